@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: MIT
+/* kstaple command line: parses arguments and calls the modules. */
+#include <stdio.h>
+#include <string.h>
+
+#include "kstaple/common.h"
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+		printf("kstaple %s\n", KS_VERSION);
+		return KS_EXIT_OK;
+	}
+	fprintf(stderr, "usage: kstaple COMMAND [OPTIONS]\n");
+	return KS_EXIT_USAGE;
+}
