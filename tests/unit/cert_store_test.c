@@ -9,6 +9,8 @@
 
 #include <criterion/criterion.h>
 #include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "helpers/fixtures.h"
@@ -586,4 +588,50 @@ Test(cert_store, asn1_time_to_unix)
 	cr_assert_eq(ASN1_STRING_set(bad, "20261301000000Z", 15), 1); /* month 13 */
 	cr_assert_eq(ks_asn1_time_to_unix(bad, &u), -EBADMSG);
 	ASN1_GENERALIZEDTIME_free(bad);
+}
+
+/*
+ * An impostor: the intermediate's name, no key identifiers, but a different key. Names and
+ * AKID alone would accept it; only the signature check tells it did not sign the leaf.
+ */
+static void write_impostor(const char *path)
+{
+	X509 *inter = ks_test_x509("pki/ca/intermediate/ca.crt"), *x = X509_new();
+	X509 *leaf = ks_test_x509("pki/leaf/ecdsa/cert.pem");
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	FILE *f;
+
+	cr_assert(inter && x && k && leaf);
+	cr_assert_eq(X509_set_version(x, X509_VERSION_3), 1);
+	cr_assert_eq(ASN1_INTEGER_set(X509_get_serialNumber(x), 77), 1);
+	cr_assert_eq(X509_set_subject_name(x, X509_get_subject_name(inter)), 1);
+	cr_assert_eq(X509_set_issuer_name(x, X509_get_subject_name(inter)), 1);
+	cr_assert_not_null(X509_gmtime_adj(X509_getm_notBefore(x), -3600));
+	cr_assert_not_null(X509_gmtime_adj(X509_getm_notAfter(x), 3600));
+	cr_assert_eq(X509_set_pubkey(x, k), 1);
+	cr_assert_gt(X509_sign(x, k, EVP_sha256()), 0);
+	cr_assert_eq(X509_check_issued(x, leaf), X509_V_OK,
+		     "the impostor must pass the name/AKID checks for this test to mean anything");
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	cr_assert_eq(PEM_write_X509(f, x), 1);
+	fclose(f);
+	EVP_PKEY_free(k);
+	X509_free(x);
+	X509_free(inter);
+	X509_free(leaf);
+}
+
+Test(cert_store, issuer_with_right_name_but_wrong_key_is_rejected)
+{
+	struct leaf l;
+	struct ks_cert_spec spec = spec_for("ecdsa", &l);
+	char dir[256], path[300];
+
+	cr_assert_eq(ks_test_tmpdir(dir, sizeof(dir)), 0);
+	snprintf(path, sizeof(path), "%s/issuer.pem", dir);
+	write_impostor(path);
+	spec.issuer_path = path;
+	expect_fail(&spec, time(NULL), -ENOKEY);
+	ks_test_rmdir(dir);
 }
