@@ -11,6 +11,7 @@
 #include <openssl/ocsp.h>
 #include <openssl/x509v3.h>
 
+#include "kstaple/cert_store.h"
 #include "kstaple/clock.h"
 #include "kstaple/ocsp_verify.h"
 #include "ocsp_internal.h"
@@ -66,7 +67,7 @@ static const char *fmt_asn1(const ASN1_TIME *t, bool json, char *buf, size_t len
 {
 	int64_t v;
 
-	if (!t || ks_ocsp_time(t, &v) < 0)
+	if (!t || ks_asn1_time_to_unix(t, &v) < 0)
 		return NULL;
 	return json ? ks_fmt_time_iso(v, buf, len) : ks_fmt_time(v, buf, len);
 }
