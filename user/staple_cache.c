@@ -213,29 +213,44 @@ static void remove_stray_temps(const char *dir)
 struct ks_cache *ks_cache_new(const char *state_dir, const struct ks_clock *clk, int64_t skew)
 {
 	struct ks_cache *cache;
+	size_t n;
 	int ret;
 
-	if (!state_dir || !*state_dir || !clk || strlen(state_dir) > PATH_MAX - 100) {
+	if (!state_dir || !*state_dir || !clk) {
 		errno = EINVAL;
 		return NULL;
 	}
-	ret = make_state_dir(state_dir);
-	if (ret < 0) {
-		errno = -ret;
+	/* Room for "/.<64 hex>.der.tmp.<pid>" after the directory. */
+	if (strlen(state_dir) > PATH_MAX - 100) {
+		ks_err("state directory name too long: %.64s...", state_dir);
+		errno = ENAMETOOLONG;
 		return NULL;
 	}
-	remove_stray_temps(state_dir);
 	cache = calloc(1, sizeof(*cache));
 	if (!cache)
 		return NULL;
 	cache->state_dir = strdup(state_dir);
-	if (!cache->state_dir) {
-		free(cache);
-		return NULL;
+	if (!cache->state_dir)
+		goto fail;
+	/* "dir/" and "dir" name the same directory; keep file names and messages tidy. */
+	n = strlen(cache->state_dir);
+	while (n > 1 && cache->state_dir[n - 1] == '/')
+		cache->state_dir[--n] = '\0';
+	ret = make_state_dir(cache->state_dir);
+	if (ret < 0) {
+		errno = -ret;
+		goto fail;
 	}
+	remove_stray_temps(cache->state_dir);
 	cache->clk = *clk;
 	cache->skew = skew;
 	return cache;
+fail:
+	ret = errno;
+	free(cache->state_dir);
+	free(cache);
+	errno = ret;
+	return NULL;
 }
 
 void ks_cache_free(struct ks_cache *cache)

@@ -564,7 +564,7 @@ Test(staple_cache, crash_between_write_and_rename_keeps_the_old_file)
 {
 	struct env e;
 	struct ks_ocsp_result res;
-	char path[PATH_MAX], tmp[PATH_MAX + 64], *log;
+	char path[PATH_MAX], tmp[PATH_MAX + 64], other[PATH_MAX], *log;
 	uint8_t *old, *new;
 	size_t old_len, new_len;
 	int status;
@@ -594,11 +594,16 @@ Test(staple_cache, crash_between_write_and_rename_keeps_the_old_file)
 	assert_file_equals(tmp, new, new_len);
 
 	/* A restart removes the temporary, saying so, and loads the old response. */
+	snprintf(other, sizeof(other), "%s/.not-ours.tmp", e.state);
+	write_file(other, "x", 1);
 	capture_start();
 	reopen(&e);
 	log = capture_end();
 	cr_assert(strstr(log, tmp) && strstr(log, "interrupted write"), "%s", log);
 	cr_assert_eq(access(tmp, F_OK), -1, "temporary file still there");
+	cr_assert_eq(access(other, F_OK), 0, "a file that is not ours was removed");
+	cr_assert_null(strstr(log, other), "%s", log);
+	unlink(other);
 	cr_assert_eq(ks_cache_load(e.cache, e.entry), 1);
 	assert_published(e.entry, old, old_len);
 	free(log);
@@ -635,6 +640,25 @@ Test(staple_cache, new_reports_a_missing_parent_and_a_non_directory)
 	free(log);
 	unlink(dir);
 	ks_test_rmdir(tmp);
+}
+
+Test(staple_cache, trailing_slash_in_state_dir)
+{
+	struct env e;
+	struct ks_cache *c2;
+	struct ks_cache_entry *e2;
+	char dir[512], path[PATH_MAX], want[PATH_MAX];
+
+	env_init(&e, "ecdsa");
+	snprintf(dir, sizeof(dir), "%s//", e.state);
+	c2 = ks_cache_new(dir, &e.clk, 0);
+	cr_assert_not_null(c2);
+	cr_assert_eq(ks_cache_add(c2, e.cert, &e2), 0);
+	cr_assert_not_null(ks_cache_path(c2, e2, path, sizeof(path)));
+	cr_assert_null(strstr(path, "//"), "%s", path);
+	cr_assert_str_eq(path, state_path(&e, e.entry, want));
+	ks_cache_free(c2);
+	env_fini(&e);
 }
 
 Test(staple_cache, add_refuses_the_same_certificate_twice)
