@@ -66,7 +66,7 @@ static void describe_staple(struct ks_cache *cache, struct ks_cache_entry *e, in
 static int check_certs(const struct ks_config *cfg)
 {
 	const int64_t now = ks_now(&ks_clock_real);
-	struct ks_cert **certs = calloc(cfg->n_certs + 1, sizeof(*certs));
+	struct ks_cert **certs = calloc(cfg->n_certs + 1, sizeof(struct ks_cert *));
 	struct ks_cache *cache = NULL;
 	struct stat sb;
 	int errors = 0;

@@ -437,7 +437,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		return 1;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if ((int)keys[i].sec != ps->kind || strcmp(keys[i].name, name))
+		if ((int)keys[i].sec != ps->kind || strcmp(keys[i].name, name) != 0)
 			continue;
 		if (ps->key_line[i]) {
 			perr(ps, ps->line, ps->label, name, "given twice, first at line %d",

@@ -165,13 +165,14 @@ static const struct ks_conf_key keys[] = {
 	  .words = proxy_schemes,
 	  .help = "proxy for OCSP requests (unset: libcurl reads http_proxy from the environment)" },
 	{ .sec = KS_SEC_FETCH,
-	  .name = "startup_wait",
-	  .type = KS_CT_DURATION_MS,
+	  /* Named as the project's issue tracker and users know it: milliseconds, no unit. */
+	  .name = "startup_wait_ms",
+	  .type = KS_CT_INT,
 	  .off = CFG(fetch.startup_wait_ms),
-	  .def = "5s",
+	  .def = "5000",
 	  .min = 0,
 	  .max = 5 * MIN_S * MS,
-	  .help = "at start, how long to wait for first responses before serving without them" },
+	  .help = "at start, milliseconds to wait for first responses before serving without them" },
 
 	/* [cert:NAME] */
 	{ .sec = KS_SEC_CERT,

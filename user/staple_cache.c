@@ -121,7 +121,8 @@ static struct ks_staple *staple_new(const uint8_t *der, size_t len,
 	st->produced_at = res->produced_at;
 	st->fetched_at = fetched_at;
 	st->len = len;
-	memcpy(st->der, der, len);
+	if (len)
+		memcpy(st->der, der, len);
 	return st;
 }
 
@@ -283,7 +284,8 @@ int ks_cache_add(struct ks_cache *cache, struct ks_cert *cert, struct ks_cache_e
 	}
 	if (cache->n_entries == cache->cap_entries) {
 		size_t cap = cache->cap_entries ? 2 * cache->cap_entries : 8;
-		struct ks_cache_entry **n = reallocarray(cache->entries, cap, sizeof(*n));
+		struct ks_cache_entry **n =
+			reallocarray(cache->entries, cap, sizeof(struct ks_cache_entry *));
 
 		ENSURE(n, -ENOMEM);
 		cache->entries = n;
@@ -595,7 +597,7 @@ int ks_cache_load(struct ks_cache *cache, struct ks_cache_entry *entry)
 	const char *name;
 	struct ks_ocsp_result res;
 	struct ks_staple *st, *cur;
-	struct stat sb;
+	struct stat sb = { 0 };
 	char path[PATH_MAX], why[256];
 	uint8_t *der = NULL;
 	ssize_t len;
@@ -621,7 +623,7 @@ int ks_cache_load(struct ks_cache *cache, struct ks_cache_entry *entry)
 	}
 	/* Ignored files are left in place: they are evidence, and the next good fetch replaces
 	 * them anyway. */
-	if (len == 0) {
+	if (len == 0 || !der) {
 		ks_log_cert(KS_LOG_WARN, name, "ignoring persisted response %s: empty file", path);
 		ret = 0;
 		goto out;

@@ -91,7 +91,7 @@ Test(config, full_config_parses_into_the_expected_struct)
 					 "max_concurrency = 100\n"
 					 "max_per_responder = 4\n"
 					 "proxy = http://proxy.example:3128\n"
-					 "startup_wait = 0\n"
+					 "startup_wait_ms = 0\n"
 					 "\n"
 					 "[cert:www.example-1]\n"
 					 "chain = /etc/ssl/www.pem\n"
@@ -259,7 +259,7 @@ Test(config, durations_take_unit_suffixes)
 		{ "connect_timeout", "1500ms", 1500 },
 		{ "connect_timeout", "2", 2000 },
 		{ "connect_timeout", "1m", 60000 },
-		{ "startup_wait", "0ms", 0 },
+		{ "startup_wait_ms", "0", 0 },
 		{ "skew", "1500ms", -1 }, /* not whole seconds */
 		{ "skew", "5x", -1 },
 		{ "skew", "5 mins", -1 },
