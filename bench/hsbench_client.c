@@ -258,10 +258,14 @@ static void handshake(struct ks_bench_worker *w, struct hs_out *out, uint64_t *e
 	if (r != 1) {
 		int e = SSL_get_error(ssl, r), sys = errno;
 
-		out->err = e == SSL_ERROR_SYSCALL && (sys == EAGAIN || sys == EWOULDBLOCK)
-				   ? KS_BENCH_ERR_TIMEOUT
-				   : KS_BENCH_ERR_HANDSHAKE;
-		note_ossl_error(sh, "handshake", e, sys);
+		/* On a blocking socket, SO_RCVTIMEO/SO_SNDTIMEO expiring surfaces as WANT_READ or
+		 * WANT_WRITE (or SYSCALL with EAGAIN): nothing else can ask to retry. */
+		int timed_out = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
+				(e == SSL_ERROR_SYSCALL && (sys == EAGAIN || sys == EWOULDBLOCK));
+
+		out->err = timed_out ? KS_BENCH_ERR_TIMEOUT : KS_BENCH_ERR_HANDSHAKE;
+		note_ossl_error(sh, timed_out ? "handshake timeout" : "handshake",
+				timed_out ? SSL_ERROR_SYSCALL : e, timed_out ? ETIMEDOUT : sys);
 		goto out;
 	}
 	out->resumed = SSL_session_reused(ssl);

@@ -84,6 +84,8 @@ void ks_bench_print_summary(const struct ks_bench_opts *o, const struct ks_bench
 			"  late starts %llu (%.1f%%): the server or this client fell behind the "
 			"schedule; their wait is in the latency\n",
 			(unsigned long long)r->late, 100 * share(r->late, r->ok + failed(r)));
+	if (!r->ok)
+		return;
 	fprintf(f, "  client CPU  %.1f us per handshake", r->client_cpu_s * per_hs);
 	if (r->server_cpu_s >= 0)
 		fprintf(f, "; server CPU %.1f us per handshake (/proc ticks of %.0f ms)",
