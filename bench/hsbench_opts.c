@@ -445,7 +445,8 @@ void ks_bench_usage(FILE *f)
 	      "      --cafile FILE         verify the server's chain against FILE (default: not\n"
 	      "                            verified, to spend the client's CPU on handshakes)\n"
 	      "      --resume              resumed handshakes: each connection thread makes one full\n"
-	      "                            handshake (not recorded) and resumes from its latest ticket\n"
+	      "                            handshake (not recorded) and resumes from its latest ticket;\n"
+	      "                            a resumed TLS 1.3 handshake has no Certificate, so no staple\n"
 	      "\n"
 	      "Load:\n"
 	      "  -C, --connections N       closed loop: concurrent connections (threads), default 8;\n"
@@ -453,7 +454,7 @@ void ks_bench_usage(FILE *f)
 	      "  -r, --rate R              open loop: R handshakes per second on a fixed schedule\n"
 	      "      --mode closed|open    default: open when --rate is given, else closed\n"
 	      "  -d, --duration S          measure for S seconds, or\n"
-	      "  -N, --count N             measure N handshakes\n"
+	      "  -N, --count N             measure N handshake attempts (failures included)\n"
 	      "  -w, --warmup S            run S seconds before measuring (default 0)\n"
 	      "      --timeout S           per socket operation (default 5); counted as a timeout\n"
 	      "      --wait S              first wait up to S seconds for HOST:PORT to accept TCP\n"
@@ -505,6 +506,7 @@ void ks_bench_usage(FILE *f)
 	      "  server_cpu_us_per_hs  the --server-pid processes' CPU per handshake (empty if none)\n"
 	      "\n"
 	      "Exit status: 0 when every measured handshake succeeded, 1 when some failed,\n"
-	      "64 for a usage error, 70 when the run could not start.\n",
+	      "64 for a usage error, 70 when the run could not start, 74 when an output file\n"
+	      "could not be written.\n",
 	      f);
 }
