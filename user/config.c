@@ -302,7 +302,8 @@ static void open_section(struct parser *ps, const char *name, size_t len)
 				hint = ks_conf_sections[i].name;
 		if (hint)
 			perr(ps, ps->line, ps->label, NULL,
-			     "unknown section (did you mean [%s%s]?)", hint, colon ? colon : "");
+			     "unknown section (did you mean [%s%.*s]?)", hint, (int)(len - klen),
+			     name + klen);
 		else
 			perr(ps, ps->line, ps->label, NULL, "unknown section");
 		return;
