@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kstaple/common.h"
+#include "kstaple/server.h"
 
 int main(int argc, char **argv)
 {
@@ -11,6 +12,8 @@ int main(int argc, char **argv)
 		printf("kstaple %s\n", KS_VERSION);
 		return KS_EXIT_OK;
 	}
+	if (argc > 1 && strcmp(argv[1], "serve") == 0)
+		return ks_cmd_serve(argc - 1, argv + 1);
 	fprintf(stderr, "usage: kstaple COMMAND [OPTIONS]\n");
 	return KS_EXIT_USAGE;
 }
