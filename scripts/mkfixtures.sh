@@ -16,10 +16,10 @@
 # acceptable ones, the signature and chain), so a set that is wrong is never installed.
 set -euo pipefail
 
-[ $# -ge 1 ] && [ $# -le 2 ] || {
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
 	echo "usage: $0 DIR [PORT]" >&2
 	exit 64
-}
+fi
 here=$(cd "$(dirname "$0")" && pwd)
 "$here/mkpki.sh" --force "$1" ${2:+"$2"}
 DIR=$(cd "$1" && pwd)

@@ -38,12 +38,12 @@ if [ "${1:-}" = "--force" ]; then
 	force=1
 	shift
 fi
-[ $# -ge 1 ] && [ $# -le 2 ] || usage
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then usage; fi
 PORT=${2:-28888}
 case $PORT in
 '' | *[!0-9]*) usage ;;
 esac
-[ "$PORT" -ge 1 ] && [ "$PORT" -le 65535 ] || usage
+if [ "$PORT" -lt 1 ] || [ "$PORT" -gt 65535 ]; then usage; fi
 
 mkdir -p "$1"
 DIR=$(cd "$1" && pwd)

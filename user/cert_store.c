@@ -395,6 +395,7 @@ static void format_serial(const struct ks_cert_spec *spec, struct ks_cert *c)
 static int describe(const struct ks_cert_spec *spec, struct ks_cert *c)
 {
 	BIO *mem = BIO_new(BIO_s_mem());
+	EVP_PKEY *pk;
 	char *p = NULL;
 	long n;
 	int ret = 0;
@@ -407,7 +408,9 @@ static int describe(const struct ks_cert_spec *spec, struct ks_cert *c)
 	c->subject = strndup(n ? p : "", (size_t)n);
 	ENSURE_OUT(c->subject, -ENOMEM);
 	format_serial(spec, c);
-	c->is_ecdsa = EVP_PKEY_get_base_id(X509_get0_pubkey(c->leaf)) == EVP_PKEY_EC;
+	/* NULL when OpenSSL cannot decode the key type; such a leaf is simply not ECDSA. */
+	pk = X509_get0_pubkey(c->leaf);
+	c->is_ecdsa = pk && EVP_PKEY_get_base_id(pk) == EVP_PKEY_EC;
 out:
 	BIO_free(mem);
 	if (ret < 0)

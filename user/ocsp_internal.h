@@ -40,9 +40,6 @@ OCSP_BASICRESP *ks_ocsp_basic_decode(const uint8_t *p, size_t len);
 /* RFC 6960 §4.2.1 name of an OCSPResponseStatus ("tryLater"), "unknown" otherwise. */
 const char *ks_ocsp_status_name(int status);
 
-/* GeneralizedTime/UTCTime to Unix seconds without reading the clock; -EBADMSG if invalid. */
-KS_MUST_CHECK int ks_ocsp_time(const ASN1_TIME *t, int64_t *out);
-
 /* Does cert's subject (byName) or SHA-1 key hash (byKey) match the ResponderID? */
 bool ks_ocsp_responder_is(X509 *cert, const ASN1_OCTET_STRING *keyid, const X509_NAME *name);
 

@@ -30,8 +30,12 @@ char *ks_ocsp_get_encode(const uint8_t *der, size_t len)
 	int n;
 
 	/* EVP_EncodeBlock takes an int; an OCSP request is a few hundred bytes. */
-	if (len > (size_t)INT_MAX / 4 || (!der && len)) {
-		errno = len ? EOVERFLOW : EINVAL;
+	if (!der && len) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (len > (size_t)INT_MAX / 4) {
+		errno = EOVERFLOW;
 		return NULL;
 	}
 	/* RFC 4648 §4: 4 characters per 3 octets, padded with '='; EVP_EncodeBlock adds a NUL. */

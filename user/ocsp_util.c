@@ -7,7 +7,6 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
@@ -139,18 +138,6 @@ const char *ks_ocsp_status_name(int status)
 	if (status >= 0 && (size_t)status < KS_ARRAY_SIZE(names) && names[status])
 		return names[status];
 	return "unknown";
-}
-
-int ks_ocsp_time(const ASN1_TIME *t, int64_t *out)
-{
-	struct tm tm;
-
-	/* ASN1_TIME_to_tm(NULL, ...) would read the system clock: never let that happen. */
-	ENSURE(t, -EBADMSG);
-	memset(&tm, 0, sizeof(tm));
-	TRY_OSSL(ASN1_TIME_to_tm(t, &tm), -EBADMSG);
-	*out = (int64_t)timegm(&tm);
-	return 0;
 }
 
 bool ks_ocsp_responder_is(X509 *cert, const ASN1_OCTET_STRING *keyid, const X509_NAME *name)

@@ -16,6 +16,7 @@
 #include <openssl/ocsp.h>
 #include <openssl/x509v3.h>
 
+#include "kstaple/cert_store.h"
 #include "kstaple/clock.h"
 #include "kstaple/ocsp_verify.h"
 #include "ocsp_internal.h"
@@ -107,8 +108,8 @@ static int check_delegate(X509 *d, const struct ks_verify_params *p, struct ks_o
 			res, KS_V_UNTRUSTED_SIGNER,
 			"responder certificate \"%s\" was not issued by the certificate's issuer",
 			subj);
-	if (ks_ocsp_time(X509_get0_notBefore(d), &nb) < 0 ||
-	    ks_ocsp_time(X509_get0_notAfter(d), &na) < 0)
+	if (ks_asn1_time_to_unix(X509_get0_notBefore(d), &nb) < 0 ||
+	    ks_asn1_time_to_unix(X509_get0_notAfter(d), &na) < 0)
 		return decide(res, KS_V_UNTRUSTED_SIGNER,
 			      "responder certificate \"%s\" has an unreadable validity period",
 			      subj);
@@ -235,12 +236,12 @@ static int read_single(OCSP_SINGLERESP *sr, struct ks_ocsp_result *res, int *sta
 	int reason = -1;
 
 	*status = OCSP_single_get0_status(sr, &reason, &rev, &thisupd, &nextupd);
-	if (*status < 0 || ks_ocsp_time(thisupd, &res->this_update) < 0)
+	if (*status < 0 || ks_asn1_time_to_unix(thisupd, &res->this_update) < 0)
 		return decide(res, KS_V_MALFORMED, "the SingleResponse has no valid thisUpdate");
-	if (nextupd && ks_ocsp_time(nextupd, &res->next_update) < 0)
+	if (nextupd && ks_asn1_time_to_unix(nextupd, &res->next_update) < 0)
 		return decide(res, KS_V_MALFORMED, "the SingleResponse has an invalid nextUpdate");
 	if (*status == V_OCSP_CERTSTATUS_REVOKED) {
-		if (ks_ocsp_time(rev, &res->revocation_time) < 0)
+		if (ks_asn1_time_to_unix(rev, &res->revocation_time) < 0)
 			return decide(res, KS_V_MALFORMED, "the revocationTime is invalid");
 		res->revocation_reason = reason;
 	}
@@ -254,7 +255,7 @@ static int check_basic(OCSP_BASICRESP *bs, const struct ks_verify_params *p,
 	OCSP_SINGLERESP *sr = OCSP_resp_get0(bs, 0);
 	char t[32];
 
-	if (ks_ocsp_time(OCSP_resp_get0_produced_at(bs), &res->produced_at) < 0)
+	if (ks_asn1_time_to_unix(OCSP_resp_get0_produced_at(bs), &res->produced_at) < 0)
 		return decide(res, KS_V_MALFORMED, "producedAt is not a valid GeneralizedTime");
 	/* Read times before judging, so a rejected response still tells its age. */
 	if (sr && (r = read_single(sr, res, &status)) != CONTINUE)
