@@ -6,6 +6,7 @@
  * in state_dir.
  */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,7 +180,7 @@ static const char *time_or_dash(bool have, int64_t t, char *buf, size_t len)
 static void print_one(struct fetch_run *run, size_t k, const struct ks_fetch_cert_result *r,
 		      struct ks_cache_entry *e, bool ok, bool first)
 {
-	char st[32], tu[32], nu[32], kept[32], ms[24], detail[320];
+	char st[32], tu[32], nu[32], kept[32], ms[24], detail[320], file[PATH_MAX];
 	const char *name = run->confs[k]->name;
 	struct ks_staple *cur = e ? ks_staple_acquire(e) : NULL;
 	bool attempted = r && r->attempts > 0;
@@ -206,6 +207,10 @@ static void print_one(struct fetch_run *run, size_t k, const struct ks_fetch_cer
 				r->http_status, r->used_get ? "GET" : "POST",
 				(long long)r->elapsed_ms);
 		fprintf(stdout, ",\"staple_valid\":%s", ok ? "true" : "false");
+		if (e && r->outcome != KS_FETCH_NO_RESPONDER) {
+			fprintf(stdout, ",\"state_file\":");
+			json_str(stdout, ks_cache_path(run->cache, e, file, sizeof(file)));
+		}
 		if (cur)
 			fprintf(stdout, ",\"staple_next_update\":\"%s\"",
 				ks_fmt_time_iso(cur->next_update, kept, sizeof(kept)));
