@@ -162,7 +162,7 @@ static const char *status_word(const struct ks_fetch_cert_result *r, char *buf, 
 {
 	if (r->have_verdict)
 		return ks_verdict_name(r->verdict);
-	if (r->outcome == KS_FETCH_HTTP_ERROR && r->http_status)
+	if (r->outcome == KS_FETCH_HTTP_ERROR && r->http_err == KS_HTTP_ERR_STATUS)
 		snprintf(buf, len, "http-%ld", r->http_status);
 	else if (r->outcome == KS_FETCH_HTTP_ERROR)
 		snprintf(buf, len, "%s", ks_http_err_name(r->http_err));
