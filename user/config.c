@@ -376,13 +376,19 @@ static char *read_line(char *str, int num, void *stream)
 	while (end > start && isspace((unsigned char)end[-1]))
 		end--;
 	len = (size_t)(end - start);
-	strcpy(str, "\n"); /* what inih gets for a line we handled or rejected */
-	if (num < 3 || len > (size_t)num - 2)
+	if (num < 3)
+		return NULL;
+	/* What inih gets for a line we handled or rejected: a blank line. */
+	str[0] = '\n';
+	str[1] = '\0';
+	if (len > (size_t)num - 2)
 		perr(ps, ps->line, NULL, NULL, "line longer than %d characters", num - 2);
 	else if (len && *start == '[')
 		section_header(ps, start, len);
 	else if (len && *start != ';' && *start != '#' && !has_separator(start, len))
 		perr(ps, ps->line, NULL, NULL, "expected 'key = value', '[section]' or a comment");
+	else if (len && (*start == '=' || *start == ':'))
+		perr(ps, ps->line, NULL, NULL, "missing key name before '%c'", *start);
 	else {
 		memcpy(str, start, len);
 		str[len] = '\n';

@@ -161,7 +161,8 @@ static void dump_basic(OCSP_BASICRESP *bs, bool json, FILE *out)
 		fmt_asn1(OCSP_resp_get0_produced_at(bs), json, produced, sizeof(produced));
 	X509 *sx = ks_ocsp_find_responder(bs);
 	unsigned long nf = json ? NAME_FLAGS_JSON : NAME_FLAGS_TEXT;
-	int n = OCSP_resp_count(bs);
+	/* certs is OPTIONAL: an absent list counts as none (sk_X509_num says -1). */
+	int n = OCSP_resp_count(bs), ncerts = KS_MAX(sk_X509_num(OCSP_resp_get0_certs(bs)), 0);
 	struct single s;
 
 	ks_ocsp_responder_str(bs, nf, rid, sizeof(rid));
@@ -188,11 +189,11 @@ static void dump_basic(OCSP_BASICRESP *bs, bool json, FILE *out)
 	if (json) {
 		fputc(']', out);
 		json_kv(out, ",", "signer_subject", sx ? signer : NULL);
-		fprintf(out, ",\"certs\":%d", sk_X509_num(OCSP_resp_get0_certs(bs)));
+		fprintf(out, ",\"certs\":%d", ncerts);
 	} else {
 		fprintf(out, "Signer: %s\n",
 			sx ? signer : "(not included: the issuer, or unknown)");
-		fprintf(out, "Certificates: %d\n", sk_X509_num(OCSP_resp_get0_certs(bs)));
+		fprintf(out, "Certificates: %d\n", ncerts);
 	}
 }
 

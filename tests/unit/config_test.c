@@ -539,6 +539,9 @@ Test(config, syntax_errors)
 	expect_error("[fetch]\nskew ; = 5\n", NAME ":2: expected 'key = value'");
 	release();
 	capture();
+	expect_error("[fetch]\n = 5\n", NAME ":2: missing key name before '='");
+	release();
+	capture();
 	expect_error("[fetch]\nproxy = http://a\x01/\n",
 		     NAME ":2: [fetch] proxy: control character");
 }

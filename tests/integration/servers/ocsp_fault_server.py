@@ -18,6 +18,7 @@ every case and a test selects a fault through the responder URL:
   /garbage/...    200, application/ocsp-response, random bytes (HTTP is fine, DER is not)
   /nothttp/...    raw random bytes instead of an HTTP response
   /slow/...       reads the request and never answers
+  /delay/...      waits --delay seconds (default 0.1), then answers like /ok
   /redirect/...   302 to /ok/ on the same server (must not be followed)
 Any other first component uses --mode.
 
@@ -69,13 +70,16 @@ class Handler(BaseHTTPRequestHandler):
     def mode(self):
         parts = self.path.lstrip("/").split("/")
         known = ("ok", "der", "params", "500", "html", "wrongct", "noct", "oversized",
-                 "empty", "garbage", "nothttp", "slow", "redirect", "stream")
+                 "empty", "garbage", "nothttp", "slow", "redirect", "stream", "delay")
         return (parts[0] if parts and parts[0] in known else ARGS.mode), parts
 
     def der(self):
-        if ARGS.der:
-            with open(ARGS.der, "rb") as f:
-                return f.read()
+        try:
+            if ARGS.der:
+                with open(ARGS.der, "rb") as f:
+                    return f.read()
+        except OSError:
+            pass  # not written yet: the stub
         return STUB
 
     def handle_any(self):
@@ -121,6 +125,9 @@ class Handler(BaseHTTPRequestHandler):
         elif mode == "nothttp":
             self.wfile.write(b"\x00\xffgarbage" + os.urandom(64) + b"\r\n\r\n")
             self.close_connection = True
+        elif mode == "delay":
+            time.sleep(ARGS.delay)
+            self.reply(200, "application/ocsp-response", self.der())
         elif mode == "slow":
             time.sleep(3600)
         elif mode == "redirect":
@@ -160,6 +167,7 @@ def main():
     p.add_argument("--der")
     p.add_argument("--der-dir")
     p.add_argument("--big", type=int, default=1 << 20)
+    p.add_argument("--delay", type=float, default=0.1)
     ARGS = p.parse_args()
     srv = Server(("127.0.0.1", ARGS.port), Handler)
     port = srv.server_address[1]
