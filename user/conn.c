@@ -363,6 +363,11 @@ static void bconn_done(struct ks_loop_op *op, int res, uint32_t flags)
 	setsockopt(c->bfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->state = ST_PROXY;
 	touch(c);
+	/* From now on the timer watches idleness, re-armed lazily when it fires. */
+	if (ks_loop_timeout(c->p.loop, &c->ops[OP_TIMER].op, c->p.idle_timeout_ms) < 0) {
+		conn_close(c);
+		return;
+	}
 	if (brecv(c) < 0) {
 		conn_close(c);
 		return;
@@ -396,8 +401,9 @@ static void hs_step(struct ks_conn *c)
 			conn_close(c);
 			return;
 		}
-		/* From now on the timer watches idleness. */
-		touch(c);
+		/* The backend connect gets a handshake timeout of its own. */
+		if (ks_loop_timeout(c->p.loop, &c->ops[OP_TIMER].op, c->p.handshake_timeout_ms) < 0)
+			conn_close(c);
 		return;
 	}
 	w = ssl_want(c, r, "TLS handshake failed");
