@@ -42,6 +42,7 @@ struct wlistener {
 	size_t idx;
 	int fd;
 	bool paused;
+	bool fd_limit_logged; /* EMFILE/ENFILE: one line per episode, not one per retry */
 	struct ks_loop_op accept_op, resume_op;
 };
 
@@ -175,10 +176,15 @@ static void accepted(struct ks_loop_op *op, int res, uint32_t flags)
 	struct listener_rt *lr = &wl->w->srv->lsn[wl->idx];
 
 	if (res >= 0) {
+		if (wl->fd_limit_logged)
+			ks_info("listener %s: accepting again", lr->name);
+		wl->fd_limit_logged = false;
 		new_conn(wl, res);
 	} else if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
-		ks_warn("listener %s: cannot accept: %s; pausing for %d ms", lr->name,
-			strerror(-res), RESUME_MS);
+		if (!wl->fd_limit_logged)
+			ks_warn("listener %s: cannot accept: %s; retrying every %d ms", lr->name,
+				strerror(-res), RESUME_MS);
+		wl->fd_limit_logged = true;
 		pause_accept(wl);
 	} else if (res != -ECANCELED && res != -EAGAIN && res != -ECONNABORTED) {
 		ks_warn("listener %s: accept failed: %s", lr->name, strerror(-res));
