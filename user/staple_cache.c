@@ -121,7 +121,8 @@ static struct ks_staple *staple_new(const uint8_t *der, size_t len,
 	st->produced_at = res->produced_at;
 	st->fetched_at = fetched_at;
 	st->len = len;
-	memcpy(st->der, der, len);
+	if (len)
+		memcpy(st->der, der, len);
 	return st;
 }
 
@@ -595,7 +596,7 @@ int ks_cache_load(struct ks_cache *cache, struct ks_cache_entry *entry)
 	const char *name;
 	struct ks_ocsp_result res;
 	struct ks_staple *st, *cur;
-	struct stat sb;
+	struct stat sb = { 0 };
 	char path[PATH_MAX], why[256];
 	uint8_t *der = NULL;
 	ssize_t len;
@@ -605,10 +606,6 @@ int ks_cache_load(struct ks_cache *cache, struct ks_cache_entry *entry)
 	name = entry->cert->name;
 	ENSURE(ks_cache_path(cache, entry, path, sizeof(path)), -ENAMETOOLONG);
 	len = read_state_file(path, &der, &sb);
-	if (len == 0 && !der) {
-		ks_log_cert(KS_LOG_DEBUG, name, "no persisted OCSP response at %s", path);
-		return 0;
-	}
 	if (len < 0) {
 		if (len == -EFBIG || len == -EINVAL)
 			ks_log_cert(KS_LOG_WARN, name, "ignoring persisted response %s: %s", path,
@@ -617,6 +614,11 @@ int ks_cache_load(struct ks_cache *cache, struct ks_cache_entry *entry)
 		else
 			ks_log_cert(KS_LOG_WARN, name, "ignoring persisted response %s: %s", path,
 				    strerror((int)-len));
+		return 0;
+	}
+	/* der is set exactly when a file was read (possibly empty). */
+	if (!der) {
+		ks_log_cert(KS_LOG_DEBUG, name, "no persisted OCSP response at %s", path);
 		return 0;
 	}
 	/* Ignored files are left in place: they are evidence, and the next good fetch replaces
