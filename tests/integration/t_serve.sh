@@ -84,4 +84,43 @@ start_kstaple
 if curl_status >/dev/null 2>&1; then fail "curl succeeded without a backend"; fi
 wait_log "backend 127.0.0.1:$BPORT: connect failed: Connection refused"
 stop_kstaple
+step "SNI picks the certificate (and staple) by name; unknown names get the default"
+cat >>"$I/openssl.cnf" <<EOF
+[ v3_leaf_other ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:other.test, DNS:*.other.test
+authorityInfoAccess = OCSP;URI:http://127.0.0.1:$RPORT
+EOF
+mkdir -p "$P/leaf/other"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$P/leaf/other/key.pem" 2>/dev/null
+openssl req -new -key "$P/leaf/other/key.pem" -subj "/O=kstaple test/CN=other.test" \
+	-out "$T/other.csr" 2>/dev/null
+openssl ca -batch -notext -config "$I/openssl.cnf" -extensions v3_leaf_other -days 30 \
+	-in "$T/other.csr" -out "$P/leaf/other/cert.pem" >/dev/null 2>&1 || fail "openssl ca failed"
+cat "$P/leaf/other/cert.pem" "$I/ca.crt" >"$P/leaf/other/chain.pem"
+stop_ocsp # it reads index.txt once
+start_ocsp
+start_backend sni
+write_conf "ecdsa,rsa,other"
+start_kstaple
+for host in other.test www.other.test; do
+	out=$(curl -sS --max-time 10 --cert-status --cacert "$ROOT" \
+		--resolve "$host:$SPORT:127.0.0.1" "https://$host:$SPORT/") ||
+		fail "SNI $host: curl --cert-status failed"
+	[ "$out" = "backend sni: hello" ] || fail "SNI $host: got '$out'"
+done
+sni() {
+	printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -connect "127.0.0.1:$SPORT" \
+		-servername "$1" -status -CAfile "$ROOT" -ign_eof 2>&1
+}
+out=$(sni other.test)
+grep -q "subject=O = kstaple test, CN = other.test" <<<"$out" || fail "SNI other.test: wrong certificate"
+grep -q "Serial Number: $(openssl x509 -in "$P/leaf/other/cert.pem" -noout -serial | cut -d= -f2)" \
+	<<<"$out" || fail "SNI other.test: staple for another certificate"
+out=$(sni nobody.example)
+grep -q "CN = ecdsa.kstaple.test" <<<"$out" || fail "unknown SNI did not get the default certificate"
+grep -q "Cert Status: good" <<<"$out" || fail "unknown SNI: no staple for the default"
+stop_kstaple
 echo "ok"
