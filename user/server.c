@@ -233,7 +233,7 @@ static void *worker_main(void *arg)
 	/* Created here: the ring is single-issuer, owned by the thread that submits. */
 	w->loop = ks_loop_new(NULL);
 	if (!w->loop) {
-		ret = -errno;
+		/* The main thread notices that workers_running dropped and stops. */
 		ks_err("worker %zu: cannot create an io_uring: %s", w->idx, strerror(errno));
 		goto out;
 	}

@@ -354,7 +354,7 @@ static int place_cert(struct ks_tls_ctx *t, struct ks_tls_cert *tc)
 		struct ks_tls_cert *other = t->groups[i].ec ? t->groups[i].ec : t->groups[i].rsa;
 
 		g = &t->groups[i];
-		if ((tc->cert->is_ecdsa ? g->ec : g->rsa) ||
+		if (!other || (tc->cert->is_ecdsa ? g->ec : g->rsa) ||
 		    !same_names(other->cert->leaf, tc->cert->leaf))
 			continue;
 		return add_cert(t, g, tc);
@@ -371,6 +371,8 @@ static int alpn_wire(struct ks_tls_ctx *t, char *const *alpn)
 
 	for (size_t i = 0; alpn[i]; i++)
 		len += 1 + strlen(alpn[i]);
+	if (!len)
+		return 0; /* an empty list: no ALPN */
 	t->alpn = malloc(len);
 	ENSURE(t->alpn, -ENOMEM);
 	for (size_t i = 0; alpn[i]; i++) {
