@@ -5,11 +5,14 @@
 # stapled status printed; everything it started is stopped on exit.
 #
 #   KSTAPLE=build/kstaple scripts/demo-serve.sh [WORKDIR]
+# Without WORKDIR a temporary directory is used and removed at the end (KS_KEEP=1 keeps it).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 KSTAPLE=${KSTAPLE:-$here/../build/kstaple}
 [ -x "$KSTAPLE" ] || { echo "demo: $KSTAPLE is not built (make)" >&2; exit 1; }
-W=${1:-$(mktemp -d /tmp/kstaple-demo.XXXXXX)}
+TMPW=
+[ $# -ge 1 ] || TMPW=$(mktemp -d /tmp/kstaple-demo.XXXXXX)
+W=${1:-$TMPW}
 mkdir -p "$W"
 W=$(cd "$W" && pwd)
 export OPENSSL_CONF=/dev/null
@@ -18,15 +21,19 @@ cleanup() {
 	local p
 	for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
 	for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
-	echo "demo: stopped everything; files are in $W"
+	if [ -n "$TMPW" ] && [ -z "${KS_KEEP:-}" ]; then
+		rm -rf "$TMPW"
+		echo "demo: stopped everything"
+	else
+		echo "demo: stopped everything; files are in $W"
+	fi
 }
 trap cleanup EXIT
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # Readiness by `ss`, never by connecting: OpenSSL 3.0's responder spins on an empty connection.
 wait_listen() {
-	local i
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		ss -Hltn "sport = :$1" | grep -q . && return 0
 		sleep 0.05
 	done
@@ -46,12 +53,12 @@ SPORT=$(port)
 echo "== OCSP responder: openssl ocsp on port $RPORT (the certificates' AIA URL)"
 openssl ocsp -index "$I/index.txt" -port "$RPORT" -rsigner "$I/ca.crt" -rkey "$I/ca.key" \
 	-CA "$I/ca.crt" -nmin 60 -ignore_err >"$W/responder.log" 2>&1 &
-PIDS+=($!)
+PIDS+=("$!")
 wait_listen "$RPORT"
 
 echo "== backend: tests/tools/backend.py on port $BPORT"
 python3 "$here/../tests/tools/backend.py" "$BPORT" --name demo >"$W/backend.log" 2>&1 &
-PIDS+=($!)
+PIDS+=("$!")
 wait_listen "$BPORT"
 
 cat >"$W/kstaple.conf" <<EOF
@@ -75,7 +82,7 @@ EOF
 echo "== kstaple serve -c $W/kstaple.conf (TLS on port $SPORT)"
 "$KSTAPLE" serve -c "$W/kstaple.conf" >"$W/kstaple.log" 2>&1 &
 KS=$!
-PIDS+=($KS)
+PIDS+=("$KS")
 wait_listen "$SPORT"
 sed 's/^/   | /' "$W/kstaple.log"
 

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: MIT
+# shellcheck shell=bash
 # Helpers for the `kstaple serve` tests (t_serve*.sh), sourced after lib.sh: an OCSP responder
 # on a free port, the tiny backend, a configuration, kstaple serve itself, and clients.
 export OPENSSL_CONF=/dev/null
@@ -31,15 +32,14 @@ start_ocsp() {
 			>>"$T/responder.log" 2>&1 &
 	fi
 	OCSP_PID=$!
-	KS_PIDS+=($OCSP_PID)
+	KS_PIDS+=("$OCSP_PID")
 	wait_listen "$RPORT"
 }
 
 stop_ocsp() {
 	kill "$OCSP_PID" 2>/dev/null || true
 	wait "$OCSP_PID" 2>/dev/null || true
-	local i
-	for i in $(seq 1 50); do
+	for _ in $(seq 1 50); do
 		ss -Hltn "sport = :$RPORT" | grep -q . || return 0
 		sleep 0.1
 	done
@@ -82,9 +82,8 @@ write_conf() {
 start_kstaple() {
 	"$KSTAPLE" serve -c "$T/kstaple.conf" >>"$KS_LOG" 2>&1 &
 	KS_PID=$!
-	KS_PIDS+=($KS_PID)
-	local i
-	for i in $(seq 1 200); do
+	KS_PIDS+=("$KS_PID")
+	for _ in $(seq 1 200); do
 		ss -Hltn "sport = :$SPORT" | grep -q . && return 0
 		kill -0 "$KS_PID" 2>/dev/null || { cat "$KS_LOG" >&2; fail "kstaple serve exited"; }
 		sleep 0.05
@@ -113,8 +112,7 @@ s_client() {
 
 # wait_log PATTERN [SECONDS]: until kstaple's log has a line matching PATTERN.
 wait_log() {
-	local i
-	for i in $(seq 1 $((${2:-10} * 10))); do
+	for _ in $(seq 1 $((${2:-10} * 10))); do
 		grep -qE "$1" "$KS_LOG" && return 0
 		sleep 0.1
 	done

@@ -59,7 +59,7 @@ while [ "$(date +%s)" -le "$next_s" ]; do
 	sleep 1
 done
 sleep 1
-for i in 1 2 3; do
+for _ in 1 2 3; do
 	out=$(s_client -status)
 	grep -q "OCSP response: no response sent" <<<"$out" || fail "expired staple still served"
 	grep -q "^backend expiry: hello" <<<"$out" || fail "no backend bytes without a staple"
@@ -67,7 +67,7 @@ done
 if curl_status >/dev/null 2>&1; then fail "curl --cert-status succeeded with an expired staple"; fi
 
 step "the must-staple certificate stops handshaking"
-for i in 1 2 3; do
+for _ in 1 2 3; do
 	out=$(ms_status) && true
 	grep -q "^backend expiry: hello" <<<"$out" && fail "must-staple certificate served without a staple"
 	grep -q "Cert Status: good" <<<"$out" && fail "must-staple certificate got an expired staple"

@@ -19,9 +19,8 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hold() { # hold N [--tls]: background holder; sets HOLD_PID once its connections are up
 	python3 "$SRC/tests/tools/hold_conns.py" "$SPORT" "$1" ${2:+--tls "$ROOT"} >"$T/hold.out" 2>&1 &
 	HOLD_PID=$!
-	KS_PIDS+=($HOLD_PID)
-	local i
-	for i in $(seq 1 100); do
+	KS_PIDS+=("$HOLD_PID")
+	for _ in $(seq 1 100); do
 		grep -q ready "$T/hold.out" && return 0
 		sleep 0.1
 	done
@@ -48,7 +47,7 @@ step "EMFILE: accepting pauses without spinning, then resumes"
 WORKERS=1 write_conf ecdsa
 (ulimit -n 48 && exec "$KSTAPLE" serve -c "$T/kstaple.conf" >>"$KS_LOG" 2>&1) &
 KS_PID=$!
-KS_PIDS+=($KS_PID)
+KS_PIDS+=("$KS_PID")
 wait_listen "$SPORT"
 curl_status >/dev/null || fail "curl failed before the descriptor limit"
 # Plain TCP connections: with TCP_DEFER_ACCEPT, send a byte so the kernel hands them over.
@@ -63,7 +62,7 @@ print("ready", flush=True)
 time.sleep(3600)
 EOF
 HOLD_PID=$!
-KS_PIDS+=($HOLD_PID)
+KS_PIDS+=("$HOLD_PID")
 wait_log "cannot accept: Too many open files; retrying every 100 ms"
 t0=$(cpu_ticks "$KS_PID")
 sleep 2
