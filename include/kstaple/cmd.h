@@ -17,6 +17,8 @@ struct ks_cmd {
 int ks_cmd_verify(int argc, char **argv);
 int ks_cmd_inspect(int argc, char **argv);
 int ks_cmd_check_config(int argc, char **argv);
+int ks_cmd_fetch(int argc, char **argv);
+int ks_cmd_serve(int argc, char **argv);
 
 /* Helpers shared by the commands. */
 /* Parse a non-negative decimal integer (Unix seconds etc.); -EINVAL on junk or overflow. */
