@@ -172,6 +172,7 @@ integration: all fixtures
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)KSTAPLE=$(CURDIR)/$(BUILD)/kstaple ./scripts/demo.sh
+	$(Q)KSTAPLE=$(CURDIR)/$(BUILD)/kstaple ./scripts/demo-serve.sh
 
 bench: all
 	$(Q)KSTAPLE=$(CURDIR)/$(BUILD)/kstaple KS_BUILD=$(CURDIR)/$(BUILD) ./bench/run.sh

@@ -66,7 +66,7 @@ cat >"$W/kstaple.conf" <<EOF
 state_dir = $W/state
 workers = 2
 [fetch]
-startup_wait = 5s
+startup_wait_ms = 5000
 [cert:ecdsa]
 chain = $P/leaf/ecdsa/chain.pem
 key = $P/leaf/ecdsa/key.pem

@@ -41,7 +41,7 @@ void ks_gen_unref(struct gen *g);
 struct ks_fetcher *ks_gen_fetcher(struct gen *g, struct ks_loop *loop, const struct ks_clock *clk);
 /*
  * True when every certificate with a responder either has a valid staple or has had its first
- * attempt (success or failure): start-up and reload wait for this, at most startup_wait.
+ * attempt (success or failure): start-up and reload wait for this, at most startup_wait_ms.
  */
 bool ks_gen_staples_settled(struct gen *g, struct ks_fetcher *f, const struct ks_clock *clk);
 /* Log one line per certificate without a valid staple after the wait. */

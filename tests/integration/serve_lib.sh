@@ -63,7 +63,7 @@ write_conf() {
 		echo "log_level = ${LOG_LEVEL:-info}"
 		echo "drain_timeout = ${DRAIN:-10s}"
 		echo "[fetch]"
-		echo "startup_wait = ${STARTUP_WAIT:-5s}"
+		echo "startup_wait_ms = ${STARTUP_WAIT_MS:-5000}"
 		printf '%b\n' "$fetch_extra"
 		for c in ${certs//,/ }; do
 			echo "[cert:$c]"

@@ -11,7 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 start_ocsp
 start_backend restart
-STARTUP_WAIT=20s write_conf "ecdsa,rsa"
+STARTUP_WAIT_MS=20000 write_conf "ecdsa,rsa"
 start_kstaple
 curl_status >/dev/null || fail "first run: curl --cert-status failed"
 stop_kstaple
@@ -23,7 +23,7 @@ stop_ocsp
 start=$(date +%s%N)
 start_kstaple
 ms=$((($(date +%s%N) - start) / 1000000))
-# startup_wait is 20 s: listening this early means it did not wait for the dead responder.
+# startup_wait_ms is 20 s: listening this early means it did not wait for the dead responder.
 [ "$ms" -lt 5000 ] || fail "start-up took $ms ms with valid persisted staples"
 out=$(curl_status) || fail "first handshake after restart: curl --cert-status failed"
 [ "$out" = "backend restart: hello" ] || fail "curl got '$out'"
@@ -35,13 +35,13 @@ done
 grep -q "stapling OCSP response ($T/state/" "$KS_LOG" || fail "the staple was not loaded from state_dir"
 stop_kstaple
 
-step "responder stopped and no persisted staple: start-up waits at most startup_wait"
+step "responder stopped and no persisted staple: start-up waits at most startup_wait_ms"
 rm -rf "$T/state"
-STARTUP_WAIT=2s write_conf "ecdsa"
+STARTUP_WAIT_MS=2000 write_conf "ecdsa"
 start=$(date +%s%N)
 start_kstaple
 ms=$((($(date +%s%N) - start) / 1000000))
-[ "$ms" -lt 6000 ] || fail "start-up took $ms ms with startup_wait = 2s"
+[ "$ms" -lt 6000 ] || fail "start-up took $ms ms with startup_wait_ms = 2000"
 out=$(s_client -status)
 grep -q "OCSP response: no response sent" <<<"$out" || fail "a staple appeared from nowhere"
 grep -q "^backend restart: hello" <<<"$out" || fail "serving without a staple failed"
