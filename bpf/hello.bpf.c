@@ -452,6 +452,13 @@ static __always_inline int step1(void *arg)
 	if (st->phase == KS_PH_FIRST_RECORD || st->phase == KS_PH_RECORD ||
 	    st->phase == KS_PH_NEXT_FLIGHT)
 		return record_header(c);
+	size = field_size(st->phase);
+	/* A field must fit in the declared lengths: judged before waiting for more bytes. */
+	if (st->got == 0 && st->phase != KS_PH_SKIP && is_body_phase(st->phase) &&
+	    size > st->hs_left - st->ext_end) {
+		give_up(s, R_MALFORMED);
+		return 1;
+	}
 	if (st->rec_left == 0) { /* the field goes on in the next record */
 		st->resume = st->phase;
 		st->phase = KS_PH_RECORD;
@@ -469,11 +476,6 @@ static __always_inline int step1(void *arg)
 		st->hs_left -= n;
 		st->skip -= n;
 		return 0;
-	}
-	size = field_size(st->phase);
-	if (st->got == 0 && is_body_phase(st->phase) && size > st->hs_left - st->ext_end) {
-		give_up(s, R_MALFORMED);
-		return 1;
 	}
 	n = size - st->got;
 	if (n > avail)

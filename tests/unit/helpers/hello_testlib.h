@@ -209,6 +209,8 @@ static inline size_t tl_packet(uint8_t *pkt, size_t cap, const struct tl_flow *f
 	return tcp + 20 + n;
 }
 
+#define TL_MAX_SEGMENT 2048
+
 #define TL_FIN 0x01
 #define TL_SYN 0x02
 #define TL_RST 0x04
@@ -248,6 +250,11 @@ static inline int tl_connection(int prog_fd, const struct tl_flow *f, const uint
 		end = i < ncuts ? cuts[i] : n;
 		if (end <= start)
 			continue;
+		/* prog_test_run takes at most about a page: cut longer segments further */
+		if (end - start > TL_MAX_SEGMENT) {
+			end = start + TL_MAX_SEGMENT;
+			i--;
+		}
 		r = tl_send(prog_fd, f, f->isn + 1 + (uint32_t)start, TL_ACK | TL_PSH, s + start,
 			    end - start);
 		start = end;
