@@ -55,7 +55,14 @@ static int libbpf_to_ks_log(enum libbpf_print_level level, const char *fmt, va_l
 	n = strlen(line);
 	while (n && line[n - 1] == '\n')
 		line[--n] = '\0';
-	ks_log(level == LIBBPF_WARN ? KS_LOG_WARN : KS_LOG_DEBUG, "libbpf: %s", line);
+	/* bpf_tc_hook_create() on an interface that already has clsact: expected, not a fault */
+	if (strstr(line, "Exclusivity flag on"))
+		level = LIBBPF_DEBUG;
+	if (level != LIBBPF_WARN && ks_log_get_level() < KS_LOG_DEBUG)
+		return 0;
+	/* libbpf starts most lines with "libbpf: " itself */
+	ks_log(level == LIBBPF_WARN ? KS_LOG_WARN : KS_LOG_DEBUG, "%s%s",
+	       strncmp(line, "libbpf: ", 8) ? "libbpf: " : "", line);
 	return 0;
 }
 
