@@ -305,6 +305,24 @@ void ks_telemetry_close(struct ks_telemetry *t)
 	free(t);
 }
 
+/* The bitmap the program tests, rebuilt from ports (a single-entry array update). */
+static int set_port_bits(struct ks_telemetry *t, const uint16_t *ports, size_t n)
+{
+	struct ks_port_bits *bits = calloc(1, sizeof(*bits));
+	uint32_t zero = 0;
+	size_t i;
+	int err = 0;
+
+	if (!bits)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		bits->bits[ports[i] >> 6] |= 1ULL << (ports[i] & 63);
+	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.ks_port_bits), &zero, bits, BPF_ANY) < 0)
+		err = -errno;
+	free(bits);
+	return err;
+}
+
 int ks_telemetry_set_ports(struct ks_telemetry *t, const uint16_t *ports, size_t n)
 {
 	int pfd, cfd, i, k, have_n;
@@ -343,7 +361,7 @@ int ks_telemetry_set_ports(struct ks_telemetry *t, const uint16_t *ports, size_t
 		}
 	}
 	free(zero);
-	return 0;
+	return set_port_bits(t, ports, n);
 }
 
 static int attach_fd(void)

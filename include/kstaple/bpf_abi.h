@@ -15,10 +15,11 @@
 #define KS_BPF_PIN_DIR "/sys/fs/bpf/kstaple"
 
 /* Map names (also the pin file names under KS_BPF_PIN_DIR). */
-#define KS_MAP_PORTS	"ks_ports"
-#define KS_MAP_COUNTERS "ks_counters"
-#define KS_MAP_FLOWS	"ks_flows"
-#define KS_MAP_ATTACH	"ks_attach"
+#define KS_MAP_PORTS	 "ks_ports"
+#define KS_MAP_PORT_BITS "ks_port_bits"
+#define KS_MAP_COUNTERS	 "ks_counters"
+#define KS_MAP_FLOWS	 "ks_flows"
+#define KS_MAP_ATTACH	 "ks_attach"
 
 #define KS_BPF_MAX_PORTS  64	/* TCP destination ports watched at once */
 #define KS_BPF_MAX_FLOWS  16384 /* connections between SYN and the end of their ClientHello */
@@ -64,22 +65,30 @@ struct ks_hello_counters {
 	__u64 unclassified_too_long;  /* beyond the KS_HELLO_MAX_* limits */
 };
 
-/* Value of the ports map (key: __u16 port in host order). */
+/*
+ * Value of the ports map (key: __u16 port in host order): the list an operator reads. The
+ * program itself tests the ks_port_bits bitmap, which userspace keeps equal to it.
+ */
 struct ks_port_conf {
 	__u32 enabled;
 };
 
+/* Value of the one-entry ks_port_bits array: bit (port & 63) of bits[port >> 6]. */
+struct ks_port_bits {
+	__u64 bits[1024];
+};
+
 /*
- * Flow key: IPv4 addresses are stored v4-mapped (::ffff:a.b.c.d). seq is the TCP sequence
- * number (host order) of the next client byte the parser expects, so a retransmitted or
- * out-of-order segment never matches and is never parsed twice.
+ * Flow key: the 4-tuple; IPv4 addresses are stored v4-mapped (::ffff:a.b.c.d). The state
+ * carries the TCP sequence number of the next client byte it expects (ks_hello_state.seq), so
+ * a retransmitted or out-of-order segment never matches and is never parsed twice, while an
+ * in-order segment updates the state in place (no delete and insert per segment).
  */
 struct ks_flow_key {
 	__u8 saddr[16];
 	__u8 daddr[16];
 	__u16 sport; /* network order, as on the wire */
 	__u16 dport;
-	__u32 seq;
 };
 
 /* Where the byte-stream parser stands (ks_hello_state.phase). */
@@ -139,6 +148,7 @@ struct ks_hello_state {
 	__u32 skip;
 	__u16 port; /* host order, for the counters */
 	__u16 pad;
+	__u32 seq; /* TCP sequence number (host order) of the next client byte expected */
 };
 
 /* Value of the attach map (key: __u32 ifindex): what `telemetry attach` did, for detach. */

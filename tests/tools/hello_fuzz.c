@@ -237,7 +237,6 @@ int main(int argc, char **argv)
 	static const struct option opts[] = { { "seconds", required_argument, NULL, 's' },
 					      { "seed", required_argument, NULL, 'r' },
 					      { NULL, 0, NULL, 0 } };
-	struct ks_port_conf on = { .enabled = 1 };
 	unsigned long long runs = 0, with_sr = 0;
 	uint16_t port = 443, sport = 1024;
 	double seconds = 10;
@@ -263,7 +262,8 @@ int main(int argc, char **argv)
 		printf("hello_fuzz: skipped: cannot load the BPF program: %s\n", strerror(errno));
 		return 77;
 	}
-	if (bpf_map_update_elem(bpf_map__fd(skel->maps.ks_ports), &port, &on, 0) < 0)
+	if (tl_watch(bpf_map__fd(skel->maps.ks_ports), bpf_map__fd(skel->maps.ks_port_bits), port) <
+	    0)
 		return 1;
 	nfx = tl_load_fixtures(fx, 32);
 	if (nfx < 0)

@@ -26,7 +26,6 @@ static int quiet(enum libbpf_print_level l, const char *f, va_list ap)
 /* Load the program with ports 443 and 8443 watched, or skip the test with the reason. */
 static void load(void)
 {
-	struct ks_port_conf on = { .enabled = 1 };
 	uint16_t p443 = 443, p8443 = 8443;
 	int err;
 
@@ -40,8 +39,12 @@ static void load(void)
 	}
 	prog = bpf_program__fd(skel->progs.ks_hello);
 	counters = bpf_map__fd(skel->maps.ks_counters);
-	cr_assert_eq(bpf_map_update_elem(bpf_map__fd(skel->maps.ks_ports), &p443, &on, 0), 0);
-	cr_assert_eq(bpf_map_update_elem(bpf_map__fd(skel->maps.ks_ports), &p8443, &on, 0), 0);
+	cr_assert_eq(tl_watch(bpf_map__fd(skel->maps.ks_ports),
+			      bpf_map__fd(skel->maps.ks_port_bits), p443),
+		     0);
+	cr_assert_eq(tl_watch(bpf_map__fd(skel->maps.ks_ports),
+			      bpf_map__fd(skel->maps.ks_port_bits), p8443),
+		     0);
 }
 
 static void unload(void)
@@ -303,4 +306,28 @@ Test(hello_bpf, limits_match_twin)
 	cr_assert_eq(ks_hello_classify(s.b, s.len, true, &want), 1);
 	assert_same(&c, &want, "limits", cut);
 	cr_assert_eq(c.unclassified_too_long, 1);
+
+	/*
+	 * The most work one packet can hold: two hellos at every limit (KS_HELLO_MAX_EXTS
+	 * extensions, status_request last, KS_HELLO_MAX_RECORDS records) and a CCS between them,
+	 * in one segment. The per-packet loop budget must not run out before the twin's verdict.
+	 */
+	ex.len = hs.len = s.len = 0;
+	for (i = 0; i < KS_HELLO_MAX_EXTS - 1; i++)
+		tl_ext(&ex, 0x2000 + i, NULL, 0);
+	tl_ext_status_request(&ex);
+	tl_hello(&hs, &ex, 0);
+	for (i = 0; i < KS_HELLO_MAX_RECORDS - 1; i++)
+		tl_records(&s, hs.b + i, 1, 1);
+	tl_records(&s, hs.b + i, hs.len - i, 16384);
+	cut = s.len;
+	tl_ccs(&s);
+	tl_put(&s, s.b, cut);
+	cr_assert_lt(s.len, TL_MAX_SEGMENT);
+	c = conn(true, s.b, s.len, NULL, 0, true);
+	memset(&want, 0, sizeof(want));
+	cr_assert_eq(ks_hello_classify(s.b, s.len, true, &want), 2);
+	assert_same(&c, &want, "two hellos at the limits", 0);
+	cr_assert_eq(c.status_request, 2);
+	cr_assert_eq(c.hrr_hellos, 1);
 }

@@ -217,6 +217,20 @@ static inline size_t tl_packet(uint8_t *pkt, size_t cap, const struct tl_flow *f
 #define TL_PSH 0x08
 #define TL_ACK 0x10
 
+/* Watch port: add it to the ports map and to the bitmap the program tests. */
+static inline int tl_watch(int ports_fd, int bits_fd, uint16_t port)
+{
+	static struct ks_port_bits bits;
+	struct ks_port_conf on = { .enabled = 1 };
+	uint32_t zero = 0;
+
+	if (bpf_map_update_elem(ports_fd, &port, &on, 0) < 0 ||
+	    bpf_map_lookup_elem(bits_fd, &zero, &bits) < 0)
+		return -errno;
+	bits.bits[port >> 6] |= 1ULL << (port & 63);
+	return bpf_map_update_elem(bits_fd, &zero, &bits, 0) < 0 ? -errno : 0;
+}
+
 /* Run one packet through the program; returns its tc verdict or a negative errno. */
 static inline int tl_run(int prog_fd, const uint8_t *pkt, size_t n)
 {
