@@ -272,11 +272,15 @@ int ks_telemetry_load(struct ks_telemetry **out)
 		err = -errno;
 		goto fail;
 	}
-	/* Pin everything but the per-CPU scratch; libbpf reuses compatible pinned maps. */
-	bpf_object__for_each_map(map, t->skel->obj)
-	{
-		if (map == t->skel->maps.ks_scratch)
-			continue;
+	/*
+	 * Pin the maps that hold state worth keeping (not the per-CPU scratch, not .rodata);
+	 * libbpf reuses compatible pinned maps, so counts survive a restart or an upgrade.
+	 */
+	struct bpf_map *pinned[] = { t->skel->maps.ks_ports, t->skel->maps.ks_port_bits,
+				     t->skel->maps.ks_counters, t->skel->maps.ks_flows,
+				     t->skel->maps.ks_attach };
+	for (size_t i = 0; i < KS_ARRAY_SIZE(pinned); i++) {
+		map = pinned[i];
 		err = map_path(bpf_map__name(map), path, sizeof(path));
 		if (err == 0)
 			err = bpf_map__set_pin_path(map, path);

@@ -29,7 +29,7 @@ struct tl_buf {
 
 static inline void tl_put(struct tl_buf *o, const void *p, size_t n)
 {
-	if (o->len + n <= sizeof(o->b)) {
+	if (n && o->len + n <= sizeof(o->b)) {
 		memcpy(o->b + o->len, p, n);
 		o->len += n;
 	}
