@@ -3,6 +3,7 @@
 # every test; `make demo` shows a staple end to end. SANITIZE=address,undefined builds an
 # instrumented copy under build/san/. V=1 shows the commands.
 
+SHELL     := /bin/bash
 VERSION   := 0.1.0
 CC        ?= cc
 CLANG     ?= clang
@@ -37,7 +38,7 @@ CFLAGS    ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 $(CFLAGS) $(WARNINGS) $(SAN_FLAGS) -D_GNU_SOURCE \
               -DKS_VERSION='"$(VERSION)"' -Iinclude -I$(BUILD) $(PKG_CFLAGS) -MMD -MP
 ALL_LDFLAGS := $(LDFLAGS) $(SAN_FLAGS)
-LIBS      := $(PKG_LIBS) -lpthread
+LIBS      := $(PKG_LIBS) -lpthread -lm
 
 # The agent: every user/*.c is a module; main.c only parses the command line.
 USER_SRCS := $(sort $(wildcard user/*.c))
@@ -45,6 +46,12 @@ LIB_SRCS  := $(filter-out user/main.c,$(USER_SRCS))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 MAIN_OBJ  := $(BUILD)/user/main.o
 LIBKS     := $(BUILD)/libkstaple.a
+
+# Load generator: bench/hsbench.c holds main(); the other bench/*.c form a small library that the
+# unit tests link as well (tests/unit/hist_test.c, hsbench_opts_test.c).
+BENCH_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard bench/*.c)))
+BENCH_MAIN := $(BUILD)/bench/hsbench.o
+LIBBENCH  := $(BUILD)/libksbench.a
 
 # eBPF programs: bpf/NAME.bpf.c -> build/NAME.bpf.o -> build/NAME.skel.h
 BPF_SRCS  := $(sort $(wildcard bpf/*.bpf.c))
@@ -71,7 +78,7 @@ FIXTURES  := $(BUILD)/fixtures/.stamp
         install clean help
 .DEFAULT_GOAL := all
 
-all: $(BUILD)/kstaple $(EXAMPLE_BINS) $(TOOL_BINS)
+all: $(BUILD)/kstaple $(BUILD)/kstaple-bench $(EXAMPLE_BINS) $(TOOL_BINS)
 
 help:
 	@echo "make            build $(BUILD)/kstaple"
@@ -99,6 +106,14 @@ $(BUILD)/kstaple: $(MAIN_OBJ) $(LIBKS)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) $^ $(LIBS) -o $@
 
+$(LIBBENCH): $(filter-out $(BENCH_MAIN),$(BENCH_OBJS))
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/kstaple-bench: $(BENCH_MAIN) $(LIBBENCH) $(LIBKS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ $(LIBS) -o $@
+
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard include/kstaple/bpf_abi.h)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  BPF     $<")
@@ -108,7 +123,7 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	@$(if $(Q),echo "  SKEL    $@")
 	$(Q)$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
 
-$(UNIT_BIN): $(UNIT_OBJS) $(LIBKS)
+$(UNIT_BIN): $(UNIT_OBJS) $(LIBBENCH) $(LIBKS)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) $^ $(LIBS) -lcriterion -o $@
 
@@ -138,8 +153,17 @@ check: all $(UNIT_BIN) fixtures
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory integration
 
+# Criterion runs each test in a child process; a sanitizer report there (a leak, say) is
+# printed but does not fail the test, so the sanitized run also fails on any report.
 unit: $(UNIT_BIN) fixtures
+ifeq ($(SANITIZE),)
 	$(Q)KS_FIXTURES=$(CURDIR)/$(BUILD)/fixtures $(UNIT_BIN) --jobs 2
+else
+	$(Q)set -o pipefail; KS_FIXTURES=$(CURDIR)/$(BUILD)/fixtures $(UNIT_BIN) --jobs 2 2>&1 \
+		| tee $(BUILD)/unit.log
+	$(Q)if grep -qE 'ERROR: (Leak|Address)Sanitizer|runtime error:' $(BUILD)/unit.log; then \
+		echo "unit: sanitizer reports above (see $(BUILD)/unit.log)"; exit 1; fi
+endif
 
 integration: all fixtures
 	$(Q)KSTAPLE=$(CURDIR)/$(BUILD)/kstaple KS_BUILD=$(CURDIR)/$(BUILD) \

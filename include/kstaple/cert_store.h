@@ -63,6 +63,13 @@ void ks_cert_free(struct ks_cert *cert);
 /* Load a single PEM certificate (first one in the file). NULL + errno on failure. */
 X509 *ks_x509_load(const char *path);
 
+/*
+ * Parse the DER value of a TLS Feature extension (RFC 7633 §4: Features ::= SEQUENCE OF
+ * INTEGER); *status_request is set when it lists status_request (5). -EBADMSG if malformed.
+ * Exposed for unit tests and fuzzing; ks_cert_load() calls it.
+ */
+KS_MUST_CHECK int ks_cert_parse_tlsfeature(const uint8_t *der, size_t len, bool *status_request);
+
 /* Convert an ASN1_TIME / ASN1_GENERALIZEDTIME to Unix seconds; -EBADMSG if malformed. */
 KS_MUST_CHECK int ks_asn1_time_to_unix(const ASN1_TIME *t, int64_t *out);
 

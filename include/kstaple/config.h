@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "kstaple/common.h"
 #include "kstaple/log.h"
@@ -56,9 +57,75 @@ struct ks_config {
 	size_t n_certs;
 };
 
-/* Parse and check path. Errors are logged as "FILE:LINE: [section] key: problem". */
+/*
+ * The table of keys. Sections are singletons ([kstaple], [fetch]: fields of struct ks_config)
+ * or instanced ([cert:NAME]: one element of an array in struct ks_config per section). A later
+ * section kind is one enum value plus one row in config.c's section table; a key is one row.
+ */
+enum ks_conf_section {
+	KS_SEC_KSTAPLE = 0,
+	KS_SEC_FETCH,
+	KS_SEC_CERT,
+	KS_SEC__COUNT,
+};
+
+enum ks_conf_type {
+	KS_CT_STRING = 0,  /* char *, as written */
+	KS_CT_PATH,	   /* char *, relative paths joined to the config file's directory */
+	KS_CT_URL,	   /* char *, must start with one of words[] (scheme prefixes) */
+	KS_CT_INT,	   /* int64_t in [min, max] */
+	KS_CT_BYTES,	   /* int64_t, optional suffix k/KiB (1024) or M/MiB (1048576) */
+	KS_CT_DURATION_S,  /* int64_t seconds; "300" "5m" "2h" "1d" "2000ms" (whole seconds) */
+	KS_CT_DURATION_MS, /* int64_t milliseconds; same syntax, no unit still means seconds */
+	KS_CT_BOOL,	   /* bool: yes/no, true/false, on/off, 1/0 */
+	KS_CT_ENUM,	   /* int-sized enum: the index of the value in words[] */
+	KS_CT_DOUBLE,	   /* double in [dmin, dmax], plain decimal "0.05" */
+	KS_CT_LIST,	   /* char **, NULL-terminated, from "a, b, c" */
+};
+
+#define KS_CK_REQUIRED 0x1u /* the section is incomplete without it */
+
+struct ks_conf_key {
+	enum ks_conf_section sec;
+	const char *name;
+	enum ks_conf_type type;
+	size_t off;		  /* into struct ks_config (singletons) or the instance struct */
+	const char *def;	  /* default, in the file's syntax; NULL: unset */
+	int64_t min, max;	  /* INT, BYTES, DURATION_*: inclusive bounds in the stored unit */
+	double dmin, dmax;	  /* DOUBLE: inclusive bounds */
+	const char *const *words; /* ENUM: allowed words; URL: allowed prefixes (NULL-terminated) */
+	unsigned flags;
+	const char *help; /* one line, for --keys and the man page */
+};
+
+/* The table (n rows) and the name of a section kind ("kstaple", "fetch", "cert"). */
+const struct ks_conf_key *ks_config_keys(size_t *n);
+const char *ks_config_section_name(enum ks_conf_section s);
+
+/*
+ * Parse value for key k into base + k->off, freeing what a string or list field held (base
+ * must be zeroed or hold earlier values). dir: directory for relative paths (NULL: keep them).
+ * On -EINVAL, why receives "expected ..., got '...'".
+ */
+KS_MUST_CHECK int ks_config_set_value(const struct ks_conf_key *k, const char *value,
+				      const char *dir, void *base, char *why, size_t why_len);
+
+/* Free what ks_config_set_value allocated for k in base (strings, lists); the field is zeroed. */
+void ks_config_free_value(const struct ks_conf_key *k, void *base);
+
+/* One line per key: "section<TAB>key<TAB>type<TAB>default<TAB>help" (kstaple check-config --keys). */
+void ks_config_dump_keys(FILE *f);
+
+/*
+ * Parse and check path. Every problem is logged as "FILE:LINE: [section] key: problem" and all
+ * of them are reported before -EINVAL is returned. -ENOENT (and other open errors) name the path.
+ * Relative paths inside are resolved against the canonical directory of path.
+ */
 KS_MUST_CHECK int ks_config_load(const char *path, struct ks_config **out);
-/* Same, from a string (tests, fuzzing); name is used in messages. */
+/*
+ * Same, from a string (tests, fuzzing); name is used in messages and its directory part (as
+ * written, without touching the file system) resolves relative paths.
+ */
 KS_MUST_CHECK int ks_config_parse(const char *text, const char *name, struct ks_config **out);
 void ks_config_free(struct ks_config *cfg);
 

@@ -12,15 +12,17 @@
 
 #include "kstaple/cert_store.h"
 
-/* RFC 5019 §5: GET is used when the encoded request is under this many bytes. */
+/* RFC 5019 §5: GET is used when the whole URL (scheme, host, path, "/", url-encoded base64
+ * request) is at most this many bytes; longer requests are POSTed. */
 #define KS_OCSP_GET_MAX 255
 
 struct ks_ocsp_req {
 	uint8_t *der; /* POST body (application/ocsp-request) */
 	size_t len;
-	char *get_url; /* full GET URL, or NULL when the encoded request is too long */
+	char *get_url; /* full GET URL, or NULL when longer than KS_OCSP_GET_MAX or no URL */
 };
 
+/* responder_url NULL: use cert->responder; if that is NULL too, only the DER is built. */
 KS_MUST_CHECK int ks_ocsp_request_build(const struct ks_cert *cert, const char *responder_url,
 					struct ks_ocsp_req *out);
 void ks_ocsp_request_free(struct ks_ocsp_req *req);

@@ -45,6 +45,11 @@ struct ks_cache_stats {
 struct ks_cache_entry {
 	struct ks_cert *cert;		     /* owned by the caller; outlives the entry */
 	_Atomic(struct ks_staple *) current; /* NULL: nothing to staple */
+	/*
+	 * Readers inside ks_staple_acquire() right now. The publisher waits for zero after
+	 * swapping current and before dropping the old staple's reference (see staple_cache.c).
+	 */
+	atomic_uint readers;
 	struct ks_cache_stats stats;
 	char last_error[256]; /* fetcher thread only */
 	int64_t last_error_at;
@@ -90,5 +95,11 @@ void ks_staple_release(struct ks_staple *st);
 /* Path of entry's state file (buf >= PATH_MAX). */
 const char *ks_cache_path(const struct ks_cache *cache, const struct ks_cache_entry *entry,
 			  char *buf, size_t len);
+
+/*
+ * Tests only: called after the temporary file is written and fsync'd and before it is renamed
+ * over the state file, so a test can kill the process at the worst moment. NULL in production.
+ */
+extern void (*ks_cache_test_hook_before_rename)(const char *tmp_path);
 
 #endif /* KSTAPLE_STAPLE_CACHE_H */

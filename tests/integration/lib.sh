@@ -42,6 +42,9 @@ wait_listen() {
 use_pki() {
 	cp -a "$KS_FIXTURES/pki" "$T/pki"
 	P=$T/pki
+	# The copy's openssl.cnf files name the shared database: point them at the copy, so that
+	# `openssl ca -revoke` in one test never changes another test's PKI.
+	sed -i -E "s#^dir = .*/pki/ca/(root|intermediate)\$#dir = $P/ca/\1#" "$P"/ca/*/openssl.cnf
 }
 
 # start_responder PORT: OpenSSL's OCSP responder for the intermediate CA of $P.

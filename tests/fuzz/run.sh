@@ -1,0 +1,90 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# libFuzzer targets: builds every tests/fuzz/*_fuzz.c into build/fuzz/ and runs each for SECONDS.
+#
+#   tests/fuzz/run.sh SECONDS [TARGET...]      (make fuzz FUZZ_SECONDS=N)
+#
+# Each target NAME_fuzz.c links with every user/*.c except main.c, built with
+# clang -fsanitize=fuzzer,address,undefined. Its corpus is tests/fuzz/corpus/NAME/ (committed
+# seeds, read only) plus build/fuzz/corpus/NAME/ (where libFuzzer writes what it finds, seeded
+# by seed_NAME below). Crashes go to build/fuzz/artifacts/. Fixtures: $KS_FIXTURES, or
+# build/fuzz/fixtures made by scripts/mkfixtures.sh (remade when older than a day).
+# Exit status: 0 when every target ran clean, 1 otherwise.
+set -euo pipefail
+
+[ $# -ge 1 ] || {
+	echo "usage: $0 SECONDS [TARGET...]" >&2
+	exit 64
+}
+secs=$1
+shift
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+out=build/fuzz
+CLANG=${CLANG:-clang}
+mkdir -p "$out/corpus" "$out/artifacts"
+
+if [ -z "${KS_FIXTURES:-}" ]; then
+	KS_FIXTURES=$root/$out/fixtures
+	if [ ! -f "$KS_FIXTURES/ocsp/expected.tsv" ] ||
+		[ -n "$(find "$KS_FIXTURES/ocsp/expected.tsv" -mmin +1200)" ]; then
+		./scripts/mkfixtures.sh "$KS_FIXTURES" >/dev/null
+	fi
+fi
+export KS_FIXTURES
+
+# seed_NAME DIR: initial inputs for target NAME, written into its working corpus DIR.
+seed_ocsp_verify() {
+	# The committed seeds (tests/fuzz/corpus/ocsp_verify/) are copies of fixtures made by
+	# scripts/mkfixtures.sh; today's fixtures are added on every run.
+	cp "$KS_FIXTURES"/ocsp/*.der "$1/"
+}
+
+# BPF skeletons, in case a module includes one (they live in build/).
+for b in bpf/*.bpf.c; do
+	[ -e "$b" ] || continue
+	n=$(basename "$b" .bpf.c)
+	make --no-print-directory -s "build/$n.skel.h"
+done
+
+pkgs="libssl libcrypto liburing libcurl inih libbpf"
+read -r -a pkg_cflags <<<"$(pkg-config --cflags $pkgs 2>/dev/null || true)"
+read -r -a pkg_libs <<<"$(pkg-config --libs $pkgs 2>/dev/null ||
+	echo -lssl -lcrypto -luring -lcurl -linih -lbpf -lelf -lz)"
+srcs=()
+for s in user/*.c; do [ "$s" = user/main.c ] || srcs+=("$s"); done
+
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+	for f in tests/fuzz/*_fuzz.c; do targets+=("$(basename "$f" _fuzz.c)"); done
+fi
+
+fail=0
+for t in "${targets[@]}"; do
+	src=tests/fuzz/${t}_fuzz.c
+	[ -f "$src" ] || {
+		echo "fuzz: no $src" >&2
+		exit 64
+	}
+	echo "fuzz: building $t"
+	"$CLANG" -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-fno-omit-frame-pointer -D_GNU_SOURCE -DKS_VERSION='"fuzz"' \
+		-DKS_FUZZ_FIXTURES="\"$KS_FIXTURES\"" -Iinclude -Ibuild "${pkg_cflags[@]}" \
+		"$src" "${srcs[@]}" "${pkg_libs[@]}" -lpthread -o "$out/$t"
+	work=$out/corpus/$t
+	seeds=tests/fuzz/corpus/$t
+	mkdir -p "$work" "$seeds"
+	if declare -F "seed_$t" >/dev/null; then "seed_$t" "$work"; fi
+	echo "fuzz: running $t for ${secs}s"
+	if ! "./$out/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+		-print_final_stats=1 -artifact_prefix="$out/artifacts/$t-" "$work" "$seeds" \
+		>"$out/$t.log" 2>&1; then
+		echo "fuzz: $t FAILED, see $out/$t.log and $out/artifacts/" >&2
+		tail -n 40 "$out/$t.log" >&2
+		fail=1
+	else
+		grep -E '^stat::(number_of_executed_units|peak_rss_mb)' "$out/$t.log" |
+			awk -v t="$t" '{ print "fuzz: " t ": " $0 }' || true
+	fi
+done
+exit $fail
