@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "kstaple/log.h"
+#include "kstaple/cmd.h"
 #include "kstaple/telemetry.h"
 
 static void print_table(FILE *f, const struct ks_port_counters *pc, int n)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "kstaple/log.h"
+#include "kstaple/cmd.h"
 #include "kstaple/telemetry.h"
 
 #define MAX_IFACES 16

@@ -17,9 +17,18 @@
 #include "kstaple/log.h"
 #include "kstaple/telemetry.h"
 
+/*
+ * The object is opened from the bytes the skeleton embeds, with maps and program found by
+ * name: the skeleton's generated open/load code is not used (static analysers flag it).
+ */
 struct ks_telemetry {
-	struct hello_bpf *skel;
+	struct bpf_object *obj;
+	struct bpf_program *prog;
+	struct bpf_map *ports, *port_bits, *counters, *flows, *attach;
 };
+
+static const char *const pinned_maps[] = { KS_MAP_PORTS, KS_MAP_PORT_BITS, KS_MAP_COUNTERS,
+					   KS_MAP_FLOWS, KS_MAP_ATTACH };
 
 static char pin_dir_override[256];
 
@@ -38,8 +47,10 @@ int ks_telemetry_set_pin_dir(const char *dir)
 		pin_dir_override[0] = '\0';
 		return 0;
 	}
-	ENSURE(dir[0] == '/' && strlen(dir) < sizeof(pin_dir_override), -EINVAL);
-	strcpy(pin_dir_override, dir); /* length checked above */
+	size_t n = strlen(dir);
+
+	ENSURE(dir[0] == '/' && n < sizeof(pin_dir_override), -EINVAL);
+	memcpy(pin_dir_override, dir, n + 1);
 	return 0;
 }
 
@@ -100,7 +111,7 @@ static int ensure_pin_dir(void)
 	char *slash;
 
 	ENSURE(strlen(dir) < sizeof(parent), -ENAMETOOLONG);
-	strcpy(parent, dir);
+	memcpy(parent, dir, strlen(dir) + 1);
 	slash = strrchr(parent, '/');
 	ENSURE(slash && slash != parent, -EINVAL);
 	*slash = '\0';
@@ -218,9 +229,12 @@ int ks_telemetry_ports(uint16_t *out, size_t max)
 
 static bool tc_live(uint32_t ifindex, uint32_t *prog_id)
 {
-	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex,
-			    .attach_point = BPF_TC_INGRESS);
-	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = KS_TC_HANDLE, .priority = KS_TC_PRIORITY);
+	struct bpf_tc_hook hook = { .sz = sizeof(struct bpf_tc_hook),
+				    .ifindex = (int)ifindex,
+				    .attach_point = BPF_TC_INGRESS };
+	struct bpf_tc_opts opts = { .sz = sizeof(struct bpf_tc_opts),
+				    .handle = KS_TC_HANDLE,
+				    .priority = KS_TC_PRIORITY };
 
 	if (bpf_tc_query(&hook, &opts) < 0)
 		return false;
@@ -255,6 +269,27 @@ int ks_telemetry_attachments(struct ks_attach_info *out, size_t max)
 	return n;
 }
 
+static int open_object(struct ks_telemetry *t)
+{
+	struct bpf_object_open_opts opts = { .sz = sizeof(opts), .object_name = "hello_bpf" };
+	const void *elf;
+	size_t len;
+
+	elf = hello_bpf__elf_bytes(&len);
+	t->obj = bpf_object__open_mem(elf, len, &opts);
+	if (!t->obj)
+		return -errno;
+	t->prog = bpf_object__find_program_by_name(t->obj, "ks_hello");
+	t->ports = bpf_object__find_map_by_name(t->obj, KS_MAP_PORTS);
+	t->port_bits = bpf_object__find_map_by_name(t->obj, KS_MAP_PORT_BITS);
+	t->counters = bpf_object__find_map_by_name(t->obj, KS_MAP_COUNTERS);
+	t->flows = bpf_object__find_map_by_name(t->obj, KS_MAP_FLOWS);
+	t->attach = bpf_object__find_map_by_name(t->obj, KS_MAP_ATTACH);
+	ENSURE(t->prog && t->ports && t->port_bits && t->counters && t->flows && t->attach,
+	       -ENOENT);
+	return 0;
+}
+
 int ks_telemetry_load(struct ks_telemetry **out)
 {
 	struct ks_telemetry *t;
@@ -267,27 +302,22 @@ int ks_telemetry_load(struct ks_telemetry **out)
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	t->skel = hello_bpf__open();
-	if (!t->skel) {
-		err = -errno;
+	err = open_object(t);
+	if (err < 0)
 		goto fail;
-	}
 	/*
 	 * Pin the maps that hold state worth keeping (not the per-CPU scratch, not .rodata);
 	 * libbpf reuses compatible pinned maps, so counts survive a restart or an upgrade.
 	 */
-	struct bpf_map *pinned[] = { t->skel->maps.ks_ports, t->skel->maps.ks_port_bits,
-				     t->skel->maps.ks_counters, t->skel->maps.ks_flows,
-				     t->skel->maps.ks_attach };
-	for (size_t i = 0; i < KS_ARRAY_SIZE(pinned); i++) {
-		map = pinned[i];
-		err = map_path(bpf_map__name(map), path, sizeof(path));
+	for (size_t i = 0; i < KS_ARRAY_SIZE(pinned_maps); i++) {
+		map = bpf_object__find_map_by_name(t->obj, pinned_maps[i]);
+		err = map ? map_path(pinned_maps[i], path, sizeof(path)) : -ENOENT;
 		if (err == 0)
 			err = bpf_map__set_pin_path(map, path);
 		if (err < 0)
 			goto fail;
 	}
-	err = hello_bpf__load(t->skel);
+	err = bpf_object__load(t->obj);
 	if (err < 0) {
 		ks_err("telemetry: cannot load the BPF program (%s); if %s holds maps of an "
 		       "older kstaple, remove that directory",
@@ -305,7 +335,7 @@ void ks_telemetry_close(struct ks_telemetry *t)
 {
 	if (!t)
 		return;
-	hello_bpf__destroy(t->skel);
+	bpf_object__close(t->obj);
 	free(t);
 }
 
@@ -321,7 +351,7 @@ static int set_port_bits(struct ks_telemetry *t, const uint16_t *ports, size_t n
 		return -ENOMEM;
 	for (i = 0; i < n; i++)
 		bits->bits[ports[i] >> 6] |= 1ULL << (ports[i] & 63);
-	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.ks_port_bits), &zero, bits, BPF_ANY) < 0)
+	if (bpf_map_update_elem(bpf_map__fd(t->port_bits), &zero, bits, BPF_ANY) < 0)
 		err = -errno;
 	free(bits);
 	return err;
@@ -337,8 +367,8 @@ int ks_telemetry_set_ports(struct ks_telemetry *t, const uint16_t *ports, size_t
 	bool keep;
 
 	ENSURE(t && ports && n >= 1 && n <= KS_BPF_MAX_PORTS, -EINVAL);
-	pfd = bpf_map__fd(t->skel->maps.ks_ports);
-	cfd = bpf_map__fd(t->skel->maps.ks_counters);
+	pfd = bpf_map__fd(t->ports);
+	cfd = bpf_map__fd(t->counters);
 	have_n = map_ports(pfd, have, KS_ARRAY_SIZE(have));
 	for (i = 0; i < have_n; i++) {
 		keep = false;
@@ -375,9 +405,12 @@ static int attach_fd(void)
 
 int ks_telemetry_attach(struct ks_telemetry *t, const char *ifname)
 {
-	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_INGRESS);
-	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = KS_TC_HANDLE, .priority = KS_TC_PRIORITY,
-			    .flags = BPF_TC_F_REPLACE);
+	struct bpf_tc_hook hook = { .sz = sizeof(struct bpf_tc_hook),
+				    .attach_point = BPF_TC_INGRESS };
+	struct bpf_tc_opts opts = { .sz = sizeof(struct bpf_tc_opts),
+				    .handle = KS_TC_HANDLE,
+				    .priority = KS_TC_PRIORITY,
+				    .flags = BPF_TC_F_REPLACE };
 	struct ks_attach_rec rec = { .handle = KS_TC_HANDLE, .priority = KS_TC_PRIORITY }, old;
 	unsigned int ifindex;
 	int err, afd;
@@ -396,7 +429,7 @@ int ks_telemetry_attach(struct ks_telemetry *t, const char *ifname)
 		return err;
 	}
 	created = err == 0;
-	opts.prog_fd = bpf_program__fd(t->skel->progs.ks_hello);
+	opts.prog_fd = bpf_program__fd(t->prog);
 	err = bpf_tc_attach(&hook, &opts);
 	if (err < 0) {
 		ks_err("telemetry: cannot attach to %s ingress: %s", ifname, strerror(-err));
@@ -406,14 +439,14 @@ int ks_telemetry_attach(struct ks_telemetry *t, const char *ifname)
 		}
 		return err;
 	}
-	afd = bpf_map__fd(t->skel->maps.ks_attach);
+	afd = bpf_map__fd(t->attach);
 	/* Re-attaching: the qdisc exists now, but it is still ours if a first attach made it. */
 	if (bpf_map_lookup_elem(afd, &ifindex, &old) == 0 && old.created_qdisc &&
 	    strncmp(old.ifname, ifname, sizeof(old.ifname)) == 0)
 		created = true;
 	rec.created_qdisc = created;
 	rec.prog_id = opts.prog_id;
-	strncpy(rec.ifname, ifname, sizeof(rec.ifname) - 1);
+	memcpy(rec.ifname, ifname, strlen(ifname)); /* < sizeof(rec.ifname), checked above */
 	if (bpf_map_update_elem(afd, &ifindex, &rec, BPF_ANY) < 0)
 		return -errno;
 	ks_info("telemetry: attached to %s ingress (prog id %u%s)", ifname, opts.prog_id,
@@ -423,8 +456,11 @@ int ks_telemetry_attach(struct ks_telemetry *t, const char *ifname)
 
 int ks_telemetry_detach(const char *ifname)
 {
-	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_INGRESS);
-	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = KS_TC_HANDLE, .priority = KS_TC_PRIORITY);
+	struct bpf_tc_hook hook = { .sz = sizeof(struct bpf_tc_hook),
+				    .attach_point = BPF_TC_INGRESS };
+	struct bpf_tc_opts opts = { .sz = sizeof(struct bpf_tc_opts),
+				    .handle = KS_TC_HANDLE,
+				    .priority = KS_TC_PRIORITY };
 	struct ks_attach_rec rec;
 	uint32_t key, next, found = 0;
 	void *prev = NULL;

@@ -83,14 +83,4 @@ KS_MUST_CHECK int ks_telemetry_parse_ports(const char *s, uint16_t *out, size_t 
 /* hellos with status_request / hellos, or -1.0 when there were no hellos. */
 double ks_telemetry_demand_ratio(const struct ks_hello_counters *c);
 
-/*
- * Command-line entry points (argv[0] is the command name). Return a KS_EXIT_* code.
- *   kstaple telemetry attach --interface IF[,IF] --port P[,P]
- *   kstaple telemetry detach [--interface IF[,IF]]      (default: every recorded interface)
- *   kstaple telemetry status
- *   kstaple stats [--json] [--watch SECONDS]
- */
-int ks_cmd_telemetry(int argc, char **argv);
-int ks_cmd_stats(int argc, char **argv);
-
 #endif /* KSTAPLE_TELEMETRY_H */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kstaple/common.h"
+#include "kstaple/cmd.h"
 #include "kstaple/telemetry.h"
 
 int main(int argc, char **argv)
