@@ -4,9 +4,10 @@
  * that ask for an OCSP staple (status_request, RFC 6066 §8) and those that do not.
  *
  * A connection is tracked from its SYN: the flows map (LRU) holds the parse state under the
- * 4-tuple and the sequence number of the next client byte expected. Each in-order segment
- * feeds a byte-stream parser (one field per bpf_loop iteration), so a hello may be split over
- * any number of TCP segments and TLS records. A verdict is counted only when the ClientHello
+ * 4-tuple, tagged with the sequence number of the next client byte expected; only the segment
+ * starting there is parsed (retransmissions and reordered segments are not). Each in-order
+ * segment feeds a byte-stream parser (bpf_loop, a field or a run of plain extensions per
+ * step), so a hello may be split over any number of TCP segments and TLS records. A verdict is counted only when the ClientHello
  * has been walked to its last byte with every length consistent: lying lengths end in
  * unclassified_malformed, never in status_request. The program never drops (TC_ACT_OK).
  *
