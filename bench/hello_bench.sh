@@ -48,7 +48,7 @@ rate() {
 	N=$(openssl s_time -connect "127.0.0.1:$port" -new -time "$secs" 2>/dev/null |
 		awk '/connections in [0-9.]+ real seconds/ { print $1 }')
 	t1=$(date +%s.%N)
-	R=$(echo "$N / ($t1 - $t0)" | bc -l)
+	R=$(awk -v n="$N" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", n / (b - a) }')
 }
 off=0 on=0 attached=0
 for r in $(seq 1 "$rounds"); do
@@ -60,12 +60,12 @@ for r in $(seq 1 "$rounds"); do
 	attached=$((attached + N))
 	"$KS" telemetry detach --interface lo 2>/dev/null
 	printf 'round %d: detached %.1f/s, attached %.1f/s\n' "$r" "$a" "$b"
-	off=$(echo "$off + $a" | bc -l)
-	on=$(echo "$on + $b" | bc -l)
+	off=$(awk -v x="$off" -v y="$a" 'BEGIN { print x + y }')
+	on=$(awk -v x="$on" -v y="$b" 'BEGIN { print x + y }')
 done
 "$KS" telemetry attach --interface lo --port "$port" 2>/dev/null
 counted=$("$KS" stats --json | python3 -c 'import json,sys; print(sum(p["hellos"] for p in json.load(sys.stdin)["ports"]))')
 echo "ClientHellos counted while attached: $counted (handshakes made then: $attached)"
-printf 'handshakes/s attached / detached = %.4f (cost %.2f%%; noise on a shared machine is larger)\n' \
-	"$(echo "$on / $off" | bc -l)" "$(echo "(1 - $on / $off) * 100" | bc -l)"
+awk -v on="$on" -v off="$off" 'BEGIN { printf "handshakes/s attached / detached = %.4f " \
+	"(cost %.2f%%; noise on a shared machine is larger)\n", on / off, (1 - on / off) * 100 }'
 [ "$counted" -eq "$attached" ] || { echo "hello count mismatch" >&2; exit 1; }
