@@ -28,9 +28,9 @@ else
 Q := @
 endif
 
-PKGS      := libssl libcrypto liburing libcurl inih libbpf
+PKGS      := libssl libcrypto liburing libcurl inih libbpf libcap
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto -luring -lcurl -linih -lbpf -lelf -lz)
+PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto -luring -lcurl -linih -lbpf -lelf -lz -lcap)
 
 WARNINGS  := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wpointer-arith -Wstrict-prototypes \
              -Wmissing-prototypes -Wno-missing-field-initializers

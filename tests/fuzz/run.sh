@@ -47,10 +47,10 @@ for b in bpf/*.bpf.c; do
 	make --no-print-directory -s "build/$n.skel.h"
 done
 
-pkgs="libssl libcrypto liburing libcurl inih libbpf"
+pkgs="libssl libcrypto liburing libcurl inih libbpf libcap"
 read -r -a pkg_cflags <<<"$(pkg-config --cflags $pkgs 2>/dev/null || true)"
 read -r -a pkg_libs <<<"$(pkg-config --libs $pkgs 2>/dev/null ||
-	echo -lssl -lcrypto -luring -lcurl -linih -lbpf -lelf -lz)"
+	echo -lssl -lcrypto -luring -lcurl -linih -lbpf -lelf -lz -lcap)"
 srcs=()
 for s in user/*.c; do [ "$s" = user/main.c ] || srcs+=("$s"); done
 
