@@ -164,7 +164,12 @@ static int prepare_state_dir(const char *dir, uid_t uid, gid_t gid)
 		ret = -EACCES;
 		goto out;
 	}
-	if (fchown(fd, uid, gid) < 0 || fchmod(fd, (st.st_mode & 07777) | 0700) < 0) {
+	/*
+	 * chmod while the directory is still ours (a unit may withhold CAP_FOWNER), then chown
+	 * (CAP_CHOWN).
+	 */
+	if (((st.st_mode & 0700) != 0700 && fchmod(fd, (st.st_mode & 07777) | 0700) < 0) ||
+	    fchown(fd, uid, gid) < 0) {
 		ret = -errno;
 		ks_err("state_dir %s: cannot give it to uid %u gid %u: %s", dir, (unsigned)uid,
 		       (unsigned)gid, strerror(-ret));

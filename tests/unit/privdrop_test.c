@@ -302,11 +302,13 @@ Test(privdrop, state_dir_is_given_to_the_user)
 
 	need_root();
 	snprintf(state, sizeof(state), "%s/state", dir);
-	cr_assert_eq(mkdir(state, 0755), 0);
+	/* Not even writable by its owner: the owner's rwx is added before the chown. */
+	cr_assert_eq(mkdir(state, 0500), 0);
 	cr_assert_eq(in_child(drop_with_state, &p, buf, sizeof(buf)), 0, "%s", buf);
 	cr_assert_eq(stat(state, &st), 0);
 	cr_assert(st.st_uid == nobody_uid && st.st_gid == nogroup_gid, "owner %u:%u",
 		  (unsigned)st.st_uid, (unsigned)st.st_gid);
+	cr_assert_eq(st.st_mode & 0777, 0700, "mode %04o", (unsigned)(st.st_mode & 0777));
 	cr_assert(strstr(buf, "now belongs to"), "%s", buf);
 	/* Only the directory: its parent is untouched. */
 	cr_assert_eq(stat(dir, &st), 0);
