@@ -380,8 +380,8 @@ static int check_state_dir(const char *dir, const char *user, const char *group)
 
 int ks_privdrop(const struct ks_privdrop *p)
 {
-	uid_t uid, ru, eu, su;
-	gid_t gid, rg, eg, sg;
+	uid_t uid = (uid_t)-1, ru, eu, su;
+	gid_t gid = (gid_t)-1, rg, eg, sg;
 	char names[512];
 	bool change;
 
