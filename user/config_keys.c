@@ -48,6 +48,23 @@ _Static_assert(KS_LOG_DEBUG == 3 && KS_MUST_STAPLE_IGNORE == 2, "words[] follow 
 
 static const struct ks_conf_key keys[] = {
 	/* [kstaple] */
+	/* Privileges and key protection (privdrop.c, keyfile.c). */
+	{ .sec = KS_SEC_KSTAPLE,
+	  .name = "user",
+	  .type = KS_CT_STRING,
+	  .off = CFG(user),
+	  .help = "after binding listeners and loading BPF, run as this user (unset: no drop)" },
+	{ .sec = KS_SEC_KSTAPLE,
+	  .name = "group",
+	  .type = KS_CT_STRING,
+	  .off = CFG(group),
+	  .help = "and as this group (unset: the primary group of user)" },
+	{ .sec = KS_SEC_KSTAPLE,
+	  .name = "allow_insecure_key_permissions",
+	  .type = KS_CT_BOOL,
+	  .off = CFG(allow_insecure_key_permissions),
+	  .def = "no",
+	  .help = "load private keys that other users can read or own (logged as a warning)" },
 	{ .sec = KS_SEC_KSTAPLE,
 	  .name = "state_dir",
 	  .type = KS_CT_PATH,

@@ -4,7 +4,7 @@
  * says for each section kind and key: the type, the bounds, the default and where it is stored.
  * Every error names the file, the line and the key. Later features add rows to the table.
  *
- *   [kstaple]              state_dir, log_level
+ *   [kstaple]              state_dir, log_level; user, group, allow_insecure_key_permissions
  *   [fetch]                skew, refresh/back-off policy, timeouts (see kstaple.conf(5))
  *   [cert:NAME]            chain, key, issuer, responder, must_staple
  *   [listener:NAME]        listen, backend, certs, alpn, timeouts, max_connections (serve)
@@ -64,6 +64,10 @@ struct ks_fetch_conf {
 
 struct ks_config {
 	char *path;
+	/* [kstaple] privileges and key protection: privdrop.h, keyfile.h */
+	char *user;  /* NULL: no privilege drop */
+	char *group; /* NULL: the user's primary group */
+	bool allow_insecure_key_permissions;
 	char *state_dir;
 	enum ks_log_level log_level;
 	int64_t workers;	     /* serve: worker threads, 0 = one per CPU */
