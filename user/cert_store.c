@@ -17,6 +17,7 @@
 
 #include "kstaple/cert_store.h"
 #include "kstaple/clock.h"
+#include "kstaple/config.h"
 #include "kstaple/cursor.h"
 #include "kstaple/keyfile.h"
 #include "kstaple/log.h"
@@ -486,4 +487,19 @@ void ks_cert_free(struct ks_cert *cert)
 	OCSP_CERTID_free(cert->certid);
 	free(cert->subject);
 	free(cert);
+}
+
+int ks_cert_load_conf(const struct ks_config *cfg, const struct ks_cert_conf *cc, bool with_key,
+		      int64_t now, struct ks_cert **out)
+{
+	const struct ks_cert_spec spec = {
+		.name = cc->name,
+		.chain_path = cc->chain,
+		.key_path = with_key ? cc->key : NULL,
+		.issuer_path = cc->issuer,
+		.responder = cc->responder,
+		.allow_insecure_key = cfg->allow_insecure_key_permissions,
+	};
+
+	return ks_cert_load(&spec, now, out);
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* `kstaple serve -c FILE [--foreground]`: TLS termination with OCSP stapling. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +19,9 @@ static void usage(FILE *f)
 		"  -c, --config FILE  configuration (kstaple.conf(5))\n"
 		"  -f, --foreground   stay in the foreground (always the case: kstaple serve never\n"
 		"                     forks; run it under systemd or a supervisor)\n"
+		"  --allow-insecure-key-permissions\n"
+		"                     load private keys that group or others may read (for this run;\n"
+		"                     see [kstaple] allow_insecure_key_permissions)\n"
 		"  -h, --help         this text\n"
 		"\n"
 		"Signals: SIGTERM/SIGINT drain (stop accepting, wait up to drain_timeout), a second one\n"
@@ -29,6 +33,7 @@ int ks_cmd_serve(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "allow-insecure-key-permissions", no_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -42,6 +47,9 @@ int ks_cmd_serve(int argc, char **argv)
 			opts.config_path = optarg;
 			break;
 		case 'f':
+			break;
+		case 'K':
+			opts.allow_insecure_keys = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -65,6 +73,7 @@ int ks_cmd_serve(int argc, char **argv)
 	case -ENOKEY:
 	case -EBADMSG:
 	case -EHOSTUNREACH:
+	case -EPERM: /* a private key others may read, or a user/group that cannot be used */
 		return KS_EXIT_CONFIG;
 	case -ENOENT:
 	case -EACCES:

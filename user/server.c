@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "kstaple/log.h"
+#include "kstaple/privdrop.h"
 #include "kstaple/server.h"
 #include "server_internal.h"
 
@@ -63,6 +64,7 @@ struct worker {
 struct ks_server {
 	const struct ks_clock *clk;
 	const char *config_path;
+	bool allow_insecure_keys; /* --allow-insecure-key-permissions, kept for reloads */
 	struct ks_loop *loop;
 	struct gen *gen;
 	unsigned next_id;
@@ -417,6 +419,7 @@ static void reload(struct ks_server *srv)
 	ks_info("SIGHUP: reloading %s", srv->config_path);
 	if (ks_config_load(srv->config_path, &cfg) < 0)
 		goto fail;
+	cfg->allow_insecure_key_permissions |= srv->allow_insecure_keys;
 	if (!same_listeners(cfg, srv->gen->cfg)) {
 		ks_err("%s: listeners were added, removed, renamed or moved: that needs a "
 		       "restart",
@@ -574,6 +577,17 @@ static int server_start(struct ks_server *srv, struct ks_config *cfg)
 	ENSURE(srv->gen, errno ? -errno : -EINVAL);
 	c = srv->gen->cfg;
 	TRY(setup_workers(srv, c));
+	/*
+	 * Listening sockets are bound, keys loaded and the state directory open: nothing else
+	 * needs root. Drop now, before the fetcher or any worker starts a thread, since
+	 * capabilities are per thread (ks_privdrop refuses to run with more than one).
+	 */
+	TRY(ks_privdrop(&(struct ks_privdrop){
+		.user = c->user,
+		.group = c->group,
+		.state_dir = c->state_dir,
+		.keep_caps = 0,
+	}));
 	srv->fetcher = ks_gen_fetcher(srv->gen, srv->loop, srv->clk);
 	ENSURE(srv->fetcher, -EIO);
 	/* The first client should get a staple: wait for the fetches before accepting. */
@@ -602,11 +616,13 @@ int ks_server_run(const struct ks_server_opts *opts)
 	srv->next_id = 1;
 	srv->clk = opts->clk ? opts->clk : &ks_clock_real;
 	srv->config_path = opts->config_path;
+	srv->allow_insecure_keys = opts->allow_insecure_keys;
 	ret = ks_config_load(opts->config_path, &cfg);
 	if (ret < 0) {
 		free(srv);
 		return ret;
 	}
+	cfg->allow_insecure_key_permissions |= opts->allow_insecure_keys;
 	ks_log_set_level(cfg->log_level);
 	if (!cfg->n_listeners) {
 		ks_err("%s: no [listener:NAME] section: nothing to serve", opts->config_path);

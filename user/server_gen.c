@@ -68,14 +68,9 @@ static int load_certs(struct gen *g, const struct ks_clock *clk)
 	ENSURE(g->certs && g->tcs, -ENOMEM);
 	for (size_t i = 0; i < cfg->n_certs; i++) {
 		const struct ks_cert_conf *cc = &cfg->certs[i];
-		struct ks_cert_spec spec = { .name = cc->name,
-					     .chain_path = cc->chain,
-					     .key_path = cc->key,
-					     .issuer_path = cc->issuer,
-					     .responder = cc->responder };
 		struct ks_tls_cert *tc = &g->tcs[i];
 
-		TRY(ks_cert_load(&spec, ks_now(clk), &g->certs[i]));
+		TRY(ks_cert_load_conf(cfg, cc, true, ks_now(clk), &g->certs[i]));
 		g->n_certs++;
 		tc->cert = g->certs[i];
 		tc->policy = cc->must_staple;

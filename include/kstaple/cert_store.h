@@ -62,6 +62,16 @@ struct ks_cert {
  * file too large or not a regular file.
  */
 KS_MUST_CHECK int ks_cert_load(const struct ks_cert_spec *spec, int64_t now, struct ks_cert **out);
+
+struct ks_config;
+struct ks_cert_conf;
+/*
+ * Load the certificate of a [cert:NAME] section as the agent does: with its key when with_key
+ * (serve, check-config), without it when only OCSP is needed (fetch); insecure key file
+ * permissions are allowed only if the configuration says so.
+ */
+KS_MUST_CHECK int ks_cert_load_conf(const struct ks_config *cfg, const struct ks_cert_conf *cc,
+				    bool with_key, int64_t now, struct ks_cert **out);
 void ks_cert_free(struct ks_cert *cert);
 
 /* Load a single PEM certificate (first one in the file). NULL + errno on failure. */

@@ -20,12 +20,15 @@
 #ifndef KSTAPLE_SERVER_H
 #define KSTAPLE_SERVER_H
 
+#include <stdbool.h>
+
 #include "kstaple/clock.h"
 #include "kstaple/common.h"
 
 struct ks_server_opts {
 	const char *config_path;
 	const struct ks_clock *clk; /* NULL: the real clock */
+	bool allow_insecure_keys;   /* --allow-insecure-key-permissions, for this run */
 };
 
 /*
