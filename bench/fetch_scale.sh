@@ -96,7 +96,9 @@ with open(os.path.join(w, "kstaple.conf"), "w") as conf:
             chain = os.path.join(w, "chains", serial + ".pem")
             with open(chain, "w") as f:
                 f.write(leaf + ca)
-            conf.write("[cert:c%s]\nchain = %s\nkey = %s/leaf.key\n\n" % (serial, chain, w))
+            # Relative paths (from the configuration's directory) keep 10,000 sections under
+            # the configuration file size limit.
+            conf.write("[cert:c%s]\nchain = chains/%s.pem\nkey = leaf.key\n\n" % (serial, serial))
             lst.write(os.path.join(w, "ca/newcerts", n) + "\n")
 PY
 [ "$(wc -l <"$W/certs.list")" = "$N" ] || { echo "expected $N certificates" >&2; exit 1; }
@@ -114,13 +116,18 @@ rc=0
 "$KSTAPLE" fetch -c "$W/kstaple.conf" --json >"$W/fetch.json" 2>"$W/fetch.err" || rc=$?
 k_ms=$(($(now_ms) - t0))
 stored=$(find "$W/state" -name '*.der' | wc -l)
+if [ "$rc" -ge 64 ] || [ ! -s "$W/fetch.json" ]; then
+	tail -n 5 "$W/fetch.err" >&2
+	echo "kstaple fetch failed (exit $rc)" >&2
+	exit 1
+fi
 read -r ok_lines load_ms pass_ms < <(python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
 print(sum(c["result"] == "ok" and c["status"] == "good" for c in d["certificates"]),
       d["load_ms"], d["fetch_ms"])' "$W/fetch.json")
 echo "   exit $rc, $stored staples stored, $ok_lines reported ok, $k_ms ms" \
-	"(loading certificates $load_ms ms, fetching $pass_ms ms)"
+	"(certificates loaded after $load_ms ms; the pass, which starts while loading, took $pass_ms ms)"
 if [ "$rc" != 0 ] || [ "$stored" != "$N" ]; then
 	tail -n 5 "$W/fetch.err" >&2
 	echo "kstaple fetch did not store every staple" >&2
@@ -139,18 +146,14 @@ done <"$W/certs.list"
 s_ms=$(($(now_ms) - t0))
 echo "   $SERIAL_N responses in $s_ms ms"
 
-python3 - "$N" "$k_ms" "$SERIAL_N" "$s_ms" "$MULTI" "$pass_ms" <<'PY'
+python3 - "$N" "$k_ms" "$SERIAL_N" "$s_ms" "$MULTI" <<'PY'
 import sys
-n, k_ms, sn, s_ms, multi, p_ms = (int(x) for x in sys.argv[1:])
+n, k_ms, sn, s_ms, multi = (int(x) for x in sys.argv[1:])
 k_rate = n / (k_ms / 1000.0)
-p_rate = n / (max(p_ms, 1) / 1000.0)
 s_rate = sn / (s_ms / 1000.0)
 print("== result")
 print("   kstaple fetch : %6d staples in %7.2f s = %8.1f staples/s (whole command)"
       % (n, k_ms / 1000.0, k_rate))
-print("                   fetch phase %7.2f s = %8.1f staples/s (after loading certificates)"
-      % (p_ms / 1000.0, p_rate))
 print("   openssl serial: %6d staples in %7.2f s = %8.1f staples/s" % (sn, s_ms / 1000.0, s_rate))
-print("   ratio         : %.1fx whole command, %.1fx fetch phase (openssl ocsp -multi %d)"
-      % (k_rate / s_rate, p_rate / s_rate, multi))
+print("   ratio         : %.1fx (responder: openssl ocsp -multi %d)" % (k_rate / s_rate, multi))
 PY

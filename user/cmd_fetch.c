@@ -21,6 +21,7 @@
 #include "kstaple/staple_cache.h"
 
 #define PROGRESS_MIN_CERTS 20
+#define LOAD_BATCH	   64 /* certificates loaded between two turns of the loop */
 
 struct fetch_run {
 	struct ks_config *cfg;
@@ -31,6 +32,7 @@ struct fetch_run {
 	struct ks_loop *loop;
 	struct ks_fetcher *f;
 	size_t *fidx; /* cert i -> fetcher index, SIZE_MAX when not added */
+	bool started; /* the pass: begins while certificates are still loading */
 	bool done;
 	bool json;
 	int64_t load_ms;    /* configuration, certificates, stored staples */
@@ -68,6 +70,15 @@ static void pass_done(struct ks_fetcher *f, void *arg)
 {
 	(void)f;
 	((struct fetch_run *)arg)->done = true;
+}
+
+static int start_pass(struct fetch_run *run)
+{
+	if (run->started)
+		return 0;
+	run->started = true;
+	run->started_ms = ks_monotonic_ms();
+	return ks_fetcher_one_pass(run->f, pass_done, run);
 }
 
 static int load(struct fetch_run *run, const char *only)
@@ -109,8 +120,16 @@ static int load(struct fetch_run *run, const char *only)
 		if (ks_fetcher_add(run->f, e) < 0)
 			continue;
 		run->fidx[k] = ks_fetcher_count(run->f) - 1;
+		/*
+		 * Loading a certificate costs about as much as fetching its response: start
+		 * the pass early and let responses come in while the rest loads.
+		 */
+		if (run->fidx[k] % LOAD_BATCH == LOAD_BATCH - 1) {
+			TRY(start_pass(run));
+			TRY(ks_loop_run_once(run->loop, 0));
+		}
 	}
-	return 0;
+	return start_pass(run);
 }
 
 static void progress(struct fetch_run *run, bool final)
@@ -129,8 +148,6 @@ static int run_pass(struct fetch_run *run)
 	int64_t last = 0;
 	int ret;
 
-	run->started_ms = ks_monotonic_ms();
-	TRY(ks_fetcher_one_pass(run->f, pass_done, run));
 	while (!run->done) {
 		ret = ks_loop_run_once(run->loop, 200);
 		if (ret < 0)
@@ -354,8 +371,9 @@ int ks_cmd_fetch(int argc, char **argv)
 		return KS_EXIT_SOFTWARE;
 	}
 	run.f = ks_fetcher_new(run.loop, run.cache, &run.cfg->fetch, &ks_clock_real);
-	if (!run.f || load(&run, only) < 0) {
-		ks_err("fetch: out of memory");
+	ret = run.f ? load(&run, only) : -ENOMEM;
+	if (ret < 0) {
+		ks_err("fetch: %s", strerror(-ret));
 		cleanup(&run);
 		return KS_EXIT_SOFTWARE;
 	}

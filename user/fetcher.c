@@ -445,26 +445,31 @@ static void tick_arm(struct ks_fetcher *f)
 		ks_err("fetch: cannot arm the refresh timer: staples will not be refreshed");
 }
 
+/* First place in the schedule: now without a staple, else per the refresh policy. */
+static void schedule_first(struct ks_fetcher *f, struct fcert *c, int64_t now)
+{
+	struct ks_staple *st;
+	int64_t due;
+
+	if (!c->resp || c->state != CS_IDLE)
+		return;
+	st = ks_staple_acquire(c->entry);
+	due = st ? ks_sched_after_success(&f->conf.sched, now, st->this_update, st->next_update,
+					  arc4random())
+		 : now;
+	ks_staple_release(st);
+	c->res.next_attempt = due;
+	heap_push(f, c, due);
+}
+
 int ks_fetcher_start(struct ks_fetcher *f)
 {
-	int64_t now = ks_now(&f->clk), due;
-	struct ks_staple *st;
-	struct fcert *c;
+	int64_t now = ks_now(&f->clk);
 	size_t i;
 
 	f->scheduling = true;
-	for (i = 0; i < f->n_certs; i++) {
-		c = f->certs[i];
-		if (!c->resp || c->state != CS_IDLE)
-			continue;
-		st = ks_staple_acquire(c->entry);
-		due = st ? ks_sched_after_success(&f->conf.sched, now, st->this_update,
-						  st->next_update, arc4random())
-			 : now;
-		ks_staple_release(st);
-		c->res.next_attempt = due;
-		heap_push(f, c, due);
-	}
+	for (i = 0; i < f->n_certs; i++)
+		schedule_first(f, f->certs[i], now);
 	tick_arm(f);
 	return 0;
 }
@@ -608,6 +613,17 @@ int ks_fetcher_add(struct ks_fetcher *f, struct ks_cache_entry *entry)
 		return -ENOMEM;
 	}
 	f->certs[f->n_certs++] = c;
+	/* Added while running: join the schedule, and the pass (so loading overlaps fetching). */
+	if (f->scheduling) {
+		schedule_first(f, c, ks_now(&f->clk));
+		tick_arm(f);
+	}
+	if (f->pass_active) {
+		c->in_pass = true;
+		f->pass_total++;
+		enqueue(f, c);
+		dispatch(f);
+	}
 	return 0;
 }
 
