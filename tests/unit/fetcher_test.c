@@ -523,7 +523,7 @@ Test(fetcher, certificates_added_during_a_pass_join_it)
 	add_cert("ecdsa", "ecdsa", u1, false);
 	make_fetcher();
 	cr_assert_eq(ks_fetcher_one_pass(fetcher, pass_done, &finished), 0);
-	cr_assert_eq(ks_loop_run_once(loop, 0), 0);
+	cr_assert_geq(ks_loop_run_once(loop, 0), 0); /* the first request is under way */
 	add_cert("rsa", "rsa", u2, false);
 	cr_assert_eq(ks_fetcher_add(fetcher, entries[1]), 0);
 	ks_fetcher_progress(fetcher, &done, &total);
