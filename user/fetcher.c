@@ -17,8 +17,14 @@
 #include "kstaple/log.h"
 #include "kstaple/ocsp_request.h"
 #include "kstaple/staple_sched.h"
+#include "kstaple/workq.h"
 
 #define TICK_MAX_MS (60 * 1000) /* re-read the wall clock at least this often */
+/*
+ * Threads running ks_cache_submit(): each one is an fsync'd write (milliseconds on a busy
+ * disk) plus a signature check. In parallel the journal commits them in groups.
+ */
+#define SUBMIT_THREADS 4
 
 enum cert_state {
 	CS_IDLE = 0,
@@ -46,6 +52,12 @@ struct fcert {
 	size_t heap_idx; /* SIZE_MAX: not in the heap */
 	struct fcert *qnext;
 	struct ks_http_req *http_req;
+	/* verification and persistence on a worker (still CS_INFLIGHT meanwhile) */
+	struct ks_work work;
+	uint8_t *body;
+	size_t body_len;
+	int submit_ret;
+	struct ks_ocsp_result vr;
 };
 
 /* Loop ops live apart from the fetcher so they can outlive it until their last completion. */
@@ -60,6 +72,7 @@ struct ks_fetcher {
 	struct ks_fetch_conf conf;
 	struct ks_clock clk;
 	struct ks_http *http;
+	struct ks_workq *wq;
 	struct fcert **certs;
 	size_t n_certs, cap_certs;
 	struct responder **resps;
@@ -283,12 +296,51 @@ static void fail_attempt(struct ks_fetcher *f, struct fcert *c)
 	attempt_done(f, c, false);
 }
 
+/* On a worker thread: verification and the fsync'd write must not stall the loop. */
+static void submit_run(struct ks_work *w)
+{
+	struct fcert *c = container_of(w, struct fcert, work);
+
+	memset(&c->vr, 0, sizeof(c->vr));
+	c->submit_ret = ks_cache_submit(c->f->cache, c->entry, c->body, c->body_len, &c->vr);
+}
+
+/* Back on the loop thread: what the cache decided. */
+static void submit_done(struct ks_work *w)
+{
+	struct fcert *c = container_of(w, struct fcert, work);
+	struct ks_fetcher *f = c->f;
+
+	free(c->body);
+	c->body = NULL;
+	if (c->submit_ret < 0) {
+		/* Logged and counted by the cache. */
+		c->res.outcome = KS_FETCH_LOCAL_ERROR;
+		snprintf(c->res.detail, sizeof(c->res.detail), "cannot verify: %s",
+			 strerror(-c->submit_ret));
+		attempt_done(f, c, false);
+	} else {
+		c->res.have_verdict = true;
+		c->res.verdict = c->vr.verdict;
+		c->res.this_update = c->vr.this_update;
+		c->res.next_update = c->vr.next_update;
+		if (c->submit_ret == 1) {
+			c->res.outcome = KS_FETCH_OK;
+			snprintf(c->res.detail, sizeof(c->res.detail), "ok");
+		} else {
+			/* The cache counted the rejection and kept the published staple. */
+			c->res.outcome = KS_FETCH_REJECTED;
+			snprintf(c->res.detail, sizeof(c->res.detail), "%s", c->entry->last_error);
+		}
+		attempt_done(f, c, c->submit_ret == 1);
+	}
+	dispatch(f);
+}
+
 static void http_done(const struct ks_http_result *hr, void *arg)
 {
 	struct fcert *c = arg;
 	struct ks_fetcher *f = c->f;
-	struct ks_ocsp_result vr;
-	int ret;
 
 	c->http_req = NULL;
 	c->resp->inflight--;
@@ -298,35 +350,25 @@ static void http_done(const struct ks_http_result *hr, void *arg)
 	c->res.http_err = hr->err;
 	c->res.http_status = hr->status;
 	c->res.have_verdict = false;
-	if (!hr->ok) {
+	if (hr->ok) {
+		/* The body is only valid during this callback: the worker gets a copy. */
+		c->body = malloc(hr->body_len);
+		if (c->body) {
+			memcpy(c->body, hr->body, hr->body_len);
+			c->body_len = hr->body_len;
+			c->work.run = submit_run;
+			c->work.done = submit_done;
+			ks_workq_push(f->wq, &c->work);
+			dispatch(f);
+			return;
+		}
+		c->res.outcome = KS_FETCH_LOCAL_ERROR;
+		snprintf(c->res.detail, sizeof(c->res.detail), "out of memory");
+	} else {
 		c->res.outcome = KS_FETCH_HTTP_ERROR;
 		snprintf(c->res.detail, sizeof(c->res.detail), "%s", hr->error);
-		fail_attempt(f, c);
-		dispatch(f);
-		return;
 	}
-	memset(&vr, 0, sizeof(vr));
-	ret = ks_cache_submit(f->cache, c->entry, hr->body, hr->body_len, &vr);
-	if (ret < 0) {
-		/* Logged and counted by the cache. */
-		c->res.outcome = KS_FETCH_LOCAL_ERROR;
-		snprintf(c->res.detail, sizeof(c->res.detail), "cannot verify: %s", strerror(-ret));
-		attempt_done(f, c, false);
-	} else {
-		c->res.have_verdict = true;
-		c->res.verdict = vr.verdict;
-		c->res.this_update = vr.this_update;
-		c->res.next_update = vr.next_update;
-		if (ret == 1) {
-			c->res.outcome = KS_FETCH_OK;
-			snprintf(c->res.detail, sizeof(c->res.detail), "ok");
-		} else {
-			/* The cache counted the rejection and kept the published staple. */
-			c->res.outcome = KS_FETCH_REJECTED;
-			snprintf(c->res.detail, sizeof(c->res.detail), "%s", c->entry->last_error);
-		}
-		attempt_done(f, c, ret == 1);
-	}
+	fail_attempt(f, c);
 	dispatch(f);
 }
 
@@ -403,26 +445,31 @@ static void tick_arm(struct ks_fetcher *f)
 		ks_err("fetch: cannot arm the refresh timer: staples will not be refreshed");
 }
 
+/* First place in the schedule: now without a staple, else per the refresh policy. */
+static void schedule_first(struct ks_fetcher *f, struct fcert *c, int64_t now)
+{
+	struct ks_staple *st;
+	int64_t due;
+
+	if (!c->resp || c->state != CS_IDLE)
+		return;
+	st = ks_staple_acquire(c->entry);
+	due = st ? ks_sched_after_success(&f->conf.sched, now, st->this_update, st->next_update,
+					  arc4random())
+		 : now;
+	ks_staple_release(st);
+	c->res.next_attempt = due;
+	heap_push(f, c, due);
+}
+
 int ks_fetcher_start(struct ks_fetcher *f)
 {
-	int64_t now = ks_now(&f->clk), due;
-	struct ks_staple *st;
-	struct fcert *c;
+	int64_t now = ks_now(&f->clk);
 	size_t i;
 
 	f->scheduling = true;
-	for (i = 0; i < f->n_certs; i++) {
-		c = f->certs[i];
-		if (!c->resp || c->state != CS_IDLE)
-			continue;
-		st = ks_staple_acquire(c->entry);
-		due = st ? ks_sched_after_success(&f->conf.sched, now, st->this_update,
-						  st->next_update, arc4random())
-			 : now;
-		ks_staple_release(st);
-		c->res.next_attempt = due;
-		heap_push(f, c, due);
-	}
+	for (i = 0; i < f->n_certs; i++)
+		schedule_first(f, f->certs[i], now);
 	tick_arm(f);
 	return 0;
 }
@@ -566,6 +613,17 @@ int ks_fetcher_add(struct ks_fetcher *f, struct ks_cache_entry *entry)
 		return -ENOMEM;
 	}
 	f->certs[f->n_certs++] = c;
+	/* Added while running: join the schedule, and the pass (so loading overlaps fetching). */
+	if (f->scheduling) {
+		schedule_first(f, c, ks_now(&f->clk));
+		tick_arm(f);
+	}
+	if (f->pass_active) {
+		c->in_pass = true;
+		f->pass_total++;
+		enqueue(f, c);
+		dispatch(f);
+	}
 	return 0;
 }
 
@@ -594,10 +652,12 @@ struct ks_fetcher *ks_fetcher_new(struct ks_loop *loop, struct ks_cache *cache,
 	o.max_host_connections = (long)f->conf.max_per_responder;
 	o.proxy = conf->proxy;
 	f->http = ks_http_new(loop, &o);
+	f->wq = ks_workq_new(loop, SUBMIT_THREADS);
 	f->tick = calloc(1, sizeof(*f->tick));
 	f->pass_op = calloc(1, sizeof(*f->pass_op));
-	if (!f->http || !f->tick || !f->pass_op) {
+	if (!f->http || !f->wq || !f->tick || !f->pass_op) {
 		ks_http_free(f->http);
+		ks_workq_free(f->wq);
 		free(f->tick);
 		free(f->pass_op);
 		free(f);
@@ -623,10 +683,12 @@ void ks_fetcher_free(struct ks_fetcher *f)
 	if (!f)
 		return;
 	ks_http_free(f->http); /* abandons in-flight requests: no http_done() after this */
+	ks_workq_free(f->wq);  /* finishes submissions, drops their submit_done() */
 	ks_loop_release(f->loop, &f->tick->op, fop_free);
 	ks_loop_release(f->loop, &f->pass_op->op, fop_free);
 	for (i = 0; i < f->n_certs; i++) {
 		ks_ocsp_request_free(&f->certs[i]->req);
+		free(f->certs[i]->body);
 		free(f->certs[i]);
 	}
 	for (i = 0; i < f->n_resps; i++) {

@@ -70,7 +70,11 @@ struct ks_fetcher *ks_fetcher_new(struct ks_loop *loop, struct ks_cache *cache,
 /* Abandons in-flight requests (no callback). Not from a pass callback. */
 void ks_fetcher_free(struct ks_fetcher *f);
 
-/* Register a certificate. -ENOMEM, or -EINVAL if its OCSP request cannot be built. */
+/*
+ * Register a certificate. -ENOMEM, or -EINVAL if its OCSP request cannot be built. A
+ * certificate added after ks_fetcher_start() is scheduled at once; one added while a pass
+ * runs joins that pass (so a caller can start fetching while still loading certificates).
+ */
 KS_MUST_CHECK int ks_fetcher_add(struct ks_fetcher *f, struct ks_cache_entry *entry);
 
 /*

@@ -511,3 +511,26 @@ Test(fetcher, free_with_requests_in_flight)
 		cr_assert_geq(ks_loop_run_once(loop, 50), 0);
 	cr_assert_eq(ks_loop_busy(loop), 0);
 }
+
+Test(fetcher, certificates_added_during_a_pass_join_it)
+{
+	char u1[128], u2[128];
+	size_t done, total;
+	int finished = 0;
+
+	url(u1, sizeof(u1), &srv, "der/good");
+	url(u2, sizeof(u2), &srv, "der/good-rsa");
+	add_cert("ecdsa", "ecdsa", u1, false);
+	make_fetcher();
+	cr_assert_eq(ks_fetcher_one_pass(fetcher, pass_done, &finished), 0);
+	cr_assert_geq(ks_loop_run_once(loop, 0), 0); /* the first request is under way */
+	add_cert("rsa", "rsa", u2, false);
+	cr_assert_eq(ks_fetcher_add(fetcher, entries[1]), 0);
+	ks_fetcher_progress(fetcher, &done, &total);
+	cr_assert_eq(total, 2);
+	for (int64_t t0 = ks_monotonic_ms(); !finished && ks_monotonic_ms() - t0 < 10000;)
+		cr_assert_geq(ks_loop_run_once(loop, 100), 0);
+	cr_assert_eq(finished, 1);
+	cr_assert_eq(result(0)->outcome, KS_FETCH_OK, "%s", result(0)->detail);
+	cr_assert_eq(result(1)->outcome, KS_FETCH_OK, "%s", result(1)->detail);
+}
