@@ -94,21 +94,15 @@ static int load(struct fetch_run *run, const char *only)
 	ENSURE(run->certs && run->confs && run->fidx, -ENOMEM);
 	for (i = 0; i < run->cfg->n_certs; i++) {
 		const struct ks_cert_conf *cc = &run->cfg->certs[i];
-		struct ks_cert_spec spec = { .name = cc->name,
-					     .chain_path = cc->chain,
-					     /* Fetching needs no private key: not reading
-					      * thousands of them keeps start-up fast. */
-					     .key_path = NULL,
-					     .issuer_path = cc->issuer,
-					     .responder = cc->responder };
 
 		if (only && strcmp(only, cc->name) != 0)
 			continue;
 		k = run->n++;
 		run->confs[k] = cc;
 		run->fidx[k] = SIZE_MAX;
-		/* ks_cert_load logs why, naming the certificate and the file. */
-		if (ks_cert_load(&spec, now, &run->certs[k]) < 0)
+		/* Fetching needs no private key: not reading thousands of them keeps start-up
+		 * fast. ks_cert_load logs why a load fails, naming the certificate and file. */
+		if (ks_cert_load_conf(run->cfg, cc, false, now, &run->certs[k]) < 0)
 			continue;
 		ret = ks_cache_add(run->cache, run->certs[k], &e);
 		if (ret < 0)

@@ -631,8 +631,10 @@ void ks_http_free(struct ks_http *h)
 
 	if (!h)
 		return;
-	while (h->reqs)
-		req_free(h->reqs);
+	for (struct ks_http_req *r = h->reqs, *next; r; r = next) {
+		next = r->next;
+		req_free(r);
+	}
 	/* From here curl must not call back into h: detach, clean up, release what is left. */
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, NULL);
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, NULL);

@@ -390,8 +390,8 @@ static bool same_listeners(const struct ks_config *a, const struct ks_config *b)
 	if (a->n_listeners != b->n_listeners)
 		return false;
 	for (size_t i = 0; i < a->n_listeners; i++)
-		if (strcmp(a->listeners[i].name, b->listeners[i].name) ||
-		    strcmp(a->listeners[i].listen, b->listeners[i].listen))
+		if (strcmp(a->listeners[i].name, b->listeners[i].name) != 0 ||
+		    strcmp(a->listeners[i].listen, b->listeners[i].listen) != 0)
 			return false;
 	return true;
 }
