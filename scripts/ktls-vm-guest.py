@@ -46,6 +46,18 @@ def insmod(path):
         log("insmod %s: %s" % (path, os.strerror(err)))
 
 
+def writable_tmp():
+    # Tests and tools expect a writable /tmp; the host's is visible read-only through hostfs.
+    # An overlay keeps the host's files visible (a build or fixture directory may live there)
+    # and sends every write to a tmpfs that vanishes with the guest.
+    os.makedirs("/run/ks-tmp/upper", exist_ok=True)
+    os.makedirs("/run/ks-tmp/work", exist_ok=True)
+    opts = "lowerdir=/tmp,upperdir=/run/ks-tmp/upper,workdir=/run/ks-tmp/work"
+    if libc.mount(b"overlay", b"/tmp", b"overlay", 0, opts.encode()) != 0:
+        err = os.strerror(ctypes.get_errno())
+        log("overlay on /tmp: %s; /tmp stays read-only (use $KS_VM_TMP)" % err)
+
+
 def lo_up():
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     ifr = struct.pack("16sh14x", b"lo", 0)
@@ -64,6 +76,7 @@ def main():
     mount("tmpfs", "/dev/shm", "tmpfs")
     for m in job["modules"]:
         insmod(m)
+    writable_tmp()
     try:
         lo_up()
     except OSError as e:

@@ -11,8 +11,9 @@
 # brings lo up, runs COMMAND in the current directory and exits with COMMAND's status.
 #
 # Inside the guest:
-#   - the host's files are visible at their usual paths but READ-ONLY;
-#   - $KS_VM_TMP (also $TMPDIR) is a writable tmpfs; nothing written there survives the run;
+#   - the host's files are visible at their usual paths but READ-ONLY, except /tmp: an overlay
+#     shows the host's /tmp and keeps writes in guest memory;
+#   - $KS_VM_TMP (also $TMPDIR) is a writable tmpfs; nothing written in the guest survives;
 #   - $KS_IN_VM=1, so a test can tell it is already inside.
 # Environment passed through: PATH, HOME, LANG, TERM, KS_*, KSTAPLE*, V, QUICK and the names
 # listed in KS_VM_ENV (space-separated). Everything else is dropped: the guest starts clean.
@@ -53,7 +54,7 @@ SHM=${TMPDIR:-/dev/shm}
 # itself needs nothing; the AEADs it requests at setsockopt(TLS_TX/RX) time need these.
 BASE_KMODS="net/tls/tls crypto/gf128mul crypto/ghash-generic crypto/ctr crypto/gcm
 lib/crypto/libchacha crypto/chacha_generic lib/crypto/libpoly1305 crypto/poly1305_generic
-crypto/chacha20poly1305"
+crypto/chacha20poly1305 fs/overlayfs/overlay"
 
 # The init script and its environment file are read by the guest through hostfs: keep them out
 # of /dev (the guest mounts its own /dev) and out of the memory-file directory.

@@ -7,6 +7,7 @@
  *
  *   ktls_pair -v 1.2|1.3 -c aes128|aes256|chacha -s bulk|close|drop|keyupdate|keyupdate-req
  *             [-m MIB] [-t TICKETS] [-n] [-e both|rx|none]
+ *   ktls_pair -p       (print what the kernel accepts, exit 1 without kTLS)
  *
  * bulk: the client sends MIB MiB, the server checks every byte, sends MIB MiB back, which the
  * client checks; then close_notify both ways. close: the client sends close_notify after
@@ -436,6 +437,22 @@ out:
 	return ok ? 0 : 1;
 }
 
+/* -p: what the running kernel accepts, as ks_ktls_probe() sees it. */
+static int print_probe(void)
+{
+	static const char *const names[] = { "AES-128-GCM", "AES-256-GCM", "ChaCha20-Poly1305" };
+	const struct ks_ktls_support *s = ks_ktls_probe();
+
+	printf("PROBE ulp=%s", s->ulp ? "yes" : strerror(s->ulp_err));
+	for (int v = 0; v < 2; v++)
+		for (int c = 0; c < KS_KTLS_CIPHER_MAX; c++)
+			printf(" TLS1.%d/%s=%s%s", v + 2, names[c],
+			       s->dirs[v][c] & KS_KTLS_TX ? "tx" : "-",
+			       s->dirs[v][c] & KS_KTLS_RX ? "+rx" : "");
+	printf(" rekey=%s\n", s->rekey ? "yes" : "no");
+	return s->ulp ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { .version = TLS1_3_VERSION,
@@ -450,7 +467,7 @@ int main(int argc, char **argv)
 	int c, lfd, fds0, ret;
 	pid_t pid;
 
-	while ((c = getopt(argc, argv, "v:c:s:m:t:ne:")) != -1) {
+	while ((c = getopt(argc, argv, "v:c:s:m:t:ne:p")) != -1) {
 		switch (c) {
 		case 'v':
 			o.version = !strcmp(optarg, "1.2") ? TLS1_2_VERSION : TLS1_3_VERSION;
@@ -470,6 +487,8 @@ int main(int argc, char **argv)
 		case 'n':
 			o.no_openssl_ktls = true;
 			break;
+		case 'p':
+			return print_probe();
 		case 'e':
 			o.expect_dirs = !strcmp(optarg, "rx")	  ? KS_KTLS_RX
 					: !strcmp(optarg, "none") ? 0
