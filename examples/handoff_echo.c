@@ -10,6 +10,8 @@
  * peer=... staple=yes"); each connection is echoed by a child process until the client's
  * close_notify (answered with ours) or its end of stream.
  */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,7 +59,11 @@ static void serve_kstaple(int conn)
 		       info.tls_version, info.cipher, info.peer, info.staple_sent ? "yes" : "no");
 		fflush(stdout);
 		if (fork() == 0) {
+			int one = 1;
+
 			close(conn);
+			/* An echo answers in small pieces: do not let Nagle hold them back. */
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 			_exit(echo(fd));
 		}
 		close(fd);

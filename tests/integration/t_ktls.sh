@@ -87,4 +87,35 @@ for s in keyupdate keyupdate-req; do
 		esac
 	done
 done
+step "proxy mode: io_uring splice between the kTLS socket and a backend, 10 MiB each way"
+for v in 1.2 1.3; do
+	for c in aes128 aes256 chacha; do
+		run -v "$v" -c "$c" -s splice -m 10
+		case $LAST_ERR in
+		*"splice done: ok; client->backend 10485760, backend->client 10485760, close_notify yes"*) ;;
+		*) fail "splice $v $c: $LAST_ERR" ;;
+		esac
+	done
+done
+run -v 1.3 -c chacha -s splice-keyupdate -m 4
+case $LAST_ERR in *"cannot rekey"*"client->backend 2097152"*) ;; *) fail "splice KeyUpdate: $LAST_ERR" ;; esac
+
+step "hand-off mode: the kTLS socket passed to examples/handoff_echo, 10 MiB echoed"
+sock=$T/handoff.sock
+"$KS_BUILD/examples/handoff_echo" "$sock" >"$T/echo.out" 2>"$T/echo.err" &
+KS_PIDS+=($!)
+for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.05; done
+[ -S "$sock" ] || fail "handoff_echo did not listen: $(cat "$T/echo.err")"
+n=0
+for v in 1.2 1.3; do
+	for c in aes128 aes256 chacha; do
+		run -v "$v" -c "$c" -s handoff -m 10 -H "$sock"
+		n=$((n + 1))
+	done
+done
+sleep 0.2
+[ "$(grep -c '^handoff: sni=localhost alpn=- tls=0x030[34] cipher=.* peer=127.0.0.1:[0-9]* staple=no$' "$T/echo.out")" = "$n" ] ||
+	fail "handoff_echo saw: $(cat "$T/echo.out" "$T/echo.err")"
+! grep -q . "$T/echo.err" || ! grep -v 'listening on' "$T/echo.err" | grep -q . ||
+	fail "handoff_echo complained: $(cat "$T/echo.err")"
 echo "kTLS: all cases passed in kernel $(uname -r)"

@@ -9,6 +9,12 @@
  *             [-m MIB] [-t TICKETS] [-n] [-e both|rx|none]
  *   ktls_pair -p       (print what the kernel accepts, exit 1 without kTLS)
  *
+ * splice: the server proxies the session with ks_splice_proxy to a backend on loopback that
+ * checks the client's bytes, answers with its own and closes; the client closes with
+ * close_notify. splice-keyupdate: a KeyUpdate in the middle reaches the proxy's record
+ * handler. handoff: the server passes the kTLS socket to the application at -H PATH
+ * (examples/handoff_echo), which echoes; the client checks the echo.
+ *
  * bulk: the client sends MIB MiB, the server checks every byte, sends MIB MiB back, which the
  * client checks; then close_notify both ways. close: the client sends close_notify after
  * half the data. drop: the client vanishes (RST) after half. keyupdate(-req): the client sends
@@ -22,6 +28,7 @@
 #include <dirent.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,9 +41,13 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 
+#include "kstaple/handoff_send.h"
 #include "kstaple/ktls.h"
 #include "kstaple/log.h"
+#include "kstaple/loop.h"
+#include "kstaple/splice_proxy.h"
 
 #define CHUNK 16384
 
@@ -48,6 +59,7 @@ struct opts {
 	int tickets;
 	bool no_openssl_ktls; /* -n: SSL_OP_ENABLE_KTLS off, kstaple installs what it can */
 	unsigned expect_dirs; /* -e both|rx|none */
+	const char *handoff;  /* -H PATH: the application's unix socket (scenario handoff) */
 };
 
 static int fd_count(void)
@@ -140,7 +152,10 @@ static int set_cipher(SSL_CTX *ctx, const struct opts *o)
 static void timeouts(int fd)
 {
 	struct timeval tv = { .tv_sec = 60 };
+	int one = 1;
 
+	/* The hand-off client works in lock-step with an echo: no Nagle delays. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
@@ -183,16 +198,44 @@ static int client_run(const struct opts *o, int port)
 	timeouts(fd);
 	ssl = SSL_new(ctx);
 	SSL_set_fd(ssl, fd);
+	SSL_set_tlsext_host_name(ssl, "localhost");
 	if (SSL_connect(ssl) != 1) {
 		ERR_print_errors_fp(stderr);
 		return 1;
 	}
 	stream_init(&out, 1);
 	stream_init(&in, 2);
-	if (!strcmp(o->scenario, "bulk")) {
-		if (client_send(ssl, &out, o->bytes))
-			goto out;
+	if (!strcmp(o->scenario, "handoff")) {
+		/* Lock-step through an echo: send 64 KiB, read it back, again. */
+		struct stream echo;
+
+		stream_init(&echo, 1);
 		while (got < o->bytes) {
+			size_t k = KS_MIN((size_t)65536, o->bytes - got), back = 0;
+
+			if (client_send(ssl, &out, k))
+				goto out;
+			while (back < k) {
+				n = SSL_read(ssl, buf, (int)KS_MIN(sizeof(buf), k - back));
+				if (n <= 0)
+					goto out;
+				stream_fill(&echo, want, (size_t)n);
+				if (memcmp(buf, want, (size_t)n)) {
+					fprintf(stderr, "client: echo mismatch at %zu\n",
+						got + back);
+					goto out;
+				}
+				back += (size_t)n;
+			}
+			got += k;
+		}
+		stream_digest(&echo, h2);
+	}
+	if (!strcmp(o->scenario, "bulk") || !strcmp(o->scenario, "splice") ||
+	    !strcmp(o->scenario, "handoff")) {
+		if (strcmp(o->scenario, "handoff") && client_send(ssl, &out, o->bytes))
+			goto out;
+		while (strcmp(o->scenario, "handoff") && got < o->bytes) {
 			n = SSL_read(ssl, buf, sizeof(buf));
 			if (n <= 0)
 				goto out;
@@ -330,6 +373,143 @@ static bool expect(bool cond, const char *what)
 	return cond;
 }
 
+/* ---- splice: the server proxies to a backend on loopback ---- */
+
+struct backend {
+	int fd;
+	size_t want, got;
+	bool ok, eof;
+	pthread_t th;
+};
+
+/* Check the client's stream, answer with ours (unless cut short), close, drain to the end. */
+static void *backend_run(void *arg)
+{
+	struct backend *b = arg;
+	static uint8_t buf[CHUNK], want[CHUNK];
+	struct stream in;
+	char hex[17];
+	ssize_t n = 1;
+
+	stream_init(&in, 1);
+	b->ok = true;
+	while (b->got < b->want && (n = read(b->fd, buf, sizeof(buf))) > 0) {
+		stream_fill(&in, want, (size_t)n);
+		b->ok &= !memcmp(buf, want, (size_t)n);
+		b->got += (size_t)n;
+	}
+	stream_digest(&in, hex);
+	if (b->got == b->want)
+		b->ok &= server_send(b->fd, b->want) == 0;
+	shutdown(b->fd, SHUT_WR);
+	while ((n = read(b->fd, buf, sizeof(buf))) > 0)
+		b->ok = false; /* nothing may follow the stream */
+	b->eof = n == 0;
+	return NULL;
+}
+
+static int splice_err = 1;
+static bool splice_done;
+
+static void on_splice_done(struct ks_splice_proxy *p, int err, void *arg)
+{
+	(void)p;
+	(void)arg;
+	splice_err = err;
+	splice_done = true;
+}
+
+static bool scenario_splice(struct server *s, const struct opts *o, bool rekey)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	bool ku = !strcmp(o->scenario, "splice-keyupdate");
+	struct backend b = { .want = ku && !rekey ? SIZE_MAX : o->bytes };
+	struct ks_splice_stats st = { 0 };
+	struct ks_splice_proxy *p;
+	struct ks_loop *loop = ks_loop_new(NULL);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), bfd = -1;
+	bool ok = false;
+
+	if (!loop || l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) || listen(l, 1) ||
+	    getsockname(l, (struct sockaddr *)&sa, &sl))
+		goto out;
+	bfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (bfd < 0 || connect(bfd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    (b.fd = accept4(l, NULL, NULL, SOCK_CLOEXEC)) < 0)
+		goto out;
+	pthread_create(&b.th, NULL, backend_run, &b);
+	p = ks_splice_proxy_start(&(struct ks_splice_params){ .loop = loop,
+							      .client_fd = s->fd,
+							      .backend_fd = bfd,
+							      .ktls = &s->r,
+							      .who = "ktls_pair",
+							      .done = on_splice_done });
+	if (!p) {
+		perror("splice proxy");
+		shutdown(b.fd, SHUT_RDWR);
+		pthread_join(b.th, NULL);
+		goto out;
+	}
+	while (!splice_done)
+		if (ks_loop_run_once(loop, 1000) < 0)
+			break;
+	ks_splice_proxy_stats(p, &st);
+	ks_splice_proxy_free(p);
+	/* The proxy is done with the backend socket: let the backend see its end. */
+	close(bfd);
+	bfd = -1;
+	pthread_join(b.th, NULL);
+	s->got = b.got;
+	fprintf(stderr,
+		"server: splice done: %s; client->backend %llu, backend->client %llu, "
+		"close_notify %s\n",
+		splice_err ? strerror(-splice_err) : "ok", (unsigned long long)st.client_to_backend,
+		(unsigned long long)st.backend_to_client, st.client_close_notify ? "yes" : "no");
+	if (ku && !rekey)
+		ok = expect(splice_err == -ECONNABORTED, "proxy closed at the KeyUpdate") &&
+		     expect(b.got == o->bytes / 2 && b.ok, "backend got every byte before it");
+	else
+		ok = expect(splice_err == 0, "proxy ended cleanly") &&
+		     expect(b.ok && b.got == o->bytes && b.eof, "backend byte-exact, then EOF") &&
+		     expect(st.backend_to_client == o->bytes, "all bytes to the client") &&
+		     expect(st.client_close_notify, "client close_notify seen by the proxy");
+out:
+	if (b.fd > 0)
+		close(b.fd);
+	if (bfd >= 0)
+		close(bfd);
+	if (l >= 0)
+		close(l);
+	if (loop)
+		ks_loop_free(loop);
+	return ok;
+}
+
+/* ---- handoff: the application at -H gets the socket ---- */
+
+static bool scenario_handoff(struct server *s, SSL *ssl, const struct opts *o)
+{
+	struct ks_handoff_info info;
+	int u, ret;
+
+	if (!expect(o->handoff != NULL, "-H PATH for the hand-off"))
+		return false;
+	u = ks_handoff_connect(o->handoff);
+	if (!expect(u >= 0, "connect to the application"))
+		return false;
+	ret = ks_handoff_info_from_ssl(ssl, s->fd, false, &info);
+	if (!ret)
+		ret = ks_handoff_send(u, s->fd, &info);
+	close(u);
+	/* The application has its own copy now: ours goes, without a word on the session. */
+	close(s->fd);
+	s->fd = -1;
+	s->got = o->bytes;
+	return expect(ret == 0, "hand-off sent");
+}
+
 static bool scenario(struct server *s, const struct opts *o, bool rekey)
 {
 	size_t half = o->bytes / 2;
@@ -410,9 +590,16 @@ static int server_run(const struct opts *o, int lfd, pid_t child)
 	}
 	stream_init(&s.in, 1);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ok = scenario(&s, o, sup->rekey);
+	if (!strncmp(o->scenario, "splice", 6))
+		ok = scenario_splice(&s, o, sup->rekey);
+	else if (!strcmp(o->scenario, "handoff"))
+		ok = scenario_handoff(&s, ssl, o);
+	else
+		ok = scenario(&s, o, sup->rekey);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	stream_digest(&s.in, hex);
+	if (!strncmp(o->scenario, "splice", 6) || !strcmp(o->scenario, "handoff"))
+		snprintf(hex, sizeof(hex), "(by peer)"); /* the backend or the client checked */
 	double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 	printf("RESULT %s %s %s dirs=%s%s tx_by=%s rx_by=%s tickets=%d received=%zu "
 	       "sha256=%s.. %.0f ms\n",
@@ -430,7 +617,8 @@ out:
 		close(s.fd);
 	if (waitpid(child, &status, 0) < 0 || !WIFEXITED(status) ||
 	    (WEXITSTATUS(status) && o->expect_dirs == KS_KTLS_BOTH &&
-	     (!strcmp(o->scenario, "bulk") || !strcmp(o->scenario, "close")))) {
+	     (!strcmp(o->scenario, "bulk") || !strcmp(o->scenario, "close") ||
+	      !strcmp(o->scenario, "splice") || !strcmp(o->scenario, "handoff")))) {
 		fprintf(stderr, "server: client failed (status %d)\n", status);
 		ok = false;
 	}
@@ -467,7 +655,7 @@ int main(int argc, char **argv)
 	int c, lfd, fds0, ret;
 	pid_t pid;
 
-	while ((c = getopt(argc, argv, "v:c:s:m:t:ne:p")) != -1) {
+	while ((c = getopt(argc, argv, "v:c:s:m:t:ne:pH:")) != -1) {
 		switch (c) {
 		case 'v':
 			o.version = !strcmp(optarg, "1.2") ? TLS1_2_VERSION : TLS1_3_VERSION;
@@ -489,6 +677,9 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			return print_probe();
+		case 'H':
+			o.handoff = optarg;
+			break;
 		case 'e':
 			o.expect_dirs = !strcmp(optarg, "rx")	  ? KS_KTLS_RX
 					: !strcmp(optarg, "none") ? 0
