@@ -30,12 +30,13 @@ fi
 echo "kernel $(uname -r): $why"
 
 run() {
+	local t0=$SECONDS
 	local out
 	out=$("$pair" "$@" 2>"$T/pair.err") || {
 		cat "$T/pair.err" >&2
 		fail "ktls_pair $*"
 	}
-	echo "    $out"
+	echo "    $out ($((SECONDS - t0)) s)"
 	LAST=$out
 	LAST_ERR=$(cat "$T/pair.err")
 }
