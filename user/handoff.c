@@ -32,7 +32,7 @@ int ks_handoff_connect(const char *path)
 
 static void peer_text(int fd, char *out, size_t len)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = { 0 };
 	socklen_t sl = sizeof(ss);
 	char host[INET6_ADDRSTRLEN] = "";
 

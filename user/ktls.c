@@ -131,9 +131,10 @@ int ks_tls13_expand_label(const EVP_MD *md, const uint8_t *secret, size_t secret
 	info[n++] = (uint8_t)(out_len >> 8);
 	info[n++] = (uint8_t)out_len;
 	info[n++] = (uint8_t)(6 + llen);
-	memcpy(info + n, "tls13 ", 6);
+	/* Length-prefixed byte strings, not C strings: no terminator belongs in the label. */
+	memcpy(info + n, "tls13 ", 6); // NOLINT(bugprone-not-null-terminated-result)
 	n += 6;
-	memcpy(info + n, label, llen);
+	memcpy(info + n, label, llen); // NOLINT(bugprone-not-null-terminated-result)
 	n += llen;
 	info[n++] = (uint8_t)context_len;
 	if (context_len)
@@ -188,16 +189,13 @@ int ks_tls13_next_secret(const EVP_MD *md, uint8_t *secret, size_t secret_len)
 
 size_t ks_ktls_key_len(enum ks_ktls_cipher c)
 {
-	switch (c) {
-	case KS_KTLS_AES_128_GCM:
-		return TLS_CIPHER_AES_GCM_128_KEY_SIZE;
-	case KS_KTLS_AES_256_GCM:
-		return TLS_CIPHER_AES_GCM_256_KEY_SIZE;
-	case KS_KTLS_CHACHA20_POLY1305:
-		return TLS_CIPHER_CHACHA20_POLY1305_KEY_SIZE;
-	default:
-		return 0;
-	}
+	static const size_t len[KS_KTLS_CIPHER_MAX] = {
+		[KS_KTLS_AES_128_GCM] = TLS_CIPHER_AES_GCM_128_KEY_SIZE,
+		[KS_KTLS_AES_256_GCM] = TLS_CIPHER_AES_GCM_256_KEY_SIZE,
+		[KS_KTLS_CHACHA20_POLY1305] = TLS_CIPHER_CHACHA20_POLY1305_KEY_SIZE,
+	};
+
+	return (unsigned)c < KS_KTLS_CIPHER_MAX ? len[c] : 0;
 }
 
 int ks_ktls_cipher_from_nid(int nid)

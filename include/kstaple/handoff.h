@@ -90,7 +90,7 @@ static inline int ks_handoff_decode(const uint8_t *buf, size_t len, struct ks_ha
 
 	memset(info, 0, sizeof(*info));
 	/* Every read below is preceded by a check against len: the bytes come from a socket. */
-	if (len < KS_HANDOFF_FIXED_LEN || memcmp(buf, KS_HANDOFF_MAGIC, 4))
+	if (len < KS_HANDOFF_FIXED_LEN || memcmp(buf, KS_HANDOFF_MAGIC, 4) != 0)
 		return -EBADMSG;
 	if (buf[4] != KS_HANDOFF_VERSION)
 		return -EPROTONOSUPPORT;

@@ -30,6 +30,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <netinet/tcp.h>
+
 #include <linux/tls.h>
 #include <openssl/ssl.h>
 
