@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "config_internal.h"
+#include "kstaple/ktls.h"
 
 #define CFG(f)	offsetof(struct ks_config, f)
 #define CERT(f) offsetof(struct ks_cert_conf, f)
@@ -36,6 +37,8 @@
 /* Index = enum value: log.h's enum ks_log_level and config.h's enum ks_must_staple. */
 static const char *const log_words[] = { "error", "warning", "info", "debug", NULL };
 static const char *const must_staple_words[] = { "auto", "enforce", "ignore", NULL };
+/* Index = enum ks_ktls_mode (ktls.h). */
+static const char *const ktls_words[] = { "auto", "require", "off", NULL };
 /* RFC 6960 appendix A: OCSP over HTTP. Responses are signed; https only adds failure modes. */
 static const char *const http_only[] = { "http://", NULL };
 /* The proxy schemes libcurl accepts in CURLOPT_PROXY. */
@@ -45,6 +48,8 @@ static const char *const proxy_schemes[] = { "http://",	  "https://",	"socks4://
 _Static_assert(sizeof(enum ks_log_level) == sizeof(int), "enum keys are stored as int");
 _Static_assert(sizeof(enum ks_must_staple) == sizeof(int), "enum keys are stored as int");
 _Static_assert(KS_LOG_DEBUG == 3 && KS_MUST_STAPLE_IGNORE == 2, "words[] follow the enums");
+_Static_assert(KS_KTLS_MODE_AUTO == 0 && KS_KTLS_MODE_REQUIRE == 1 && KS_KTLS_MODE_OFF == 2,
+	       "ktls_words[] follows enum ks_ktls_mode");
 
 static const struct ks_conf_key keys[] = {
 	/* [kstaple] */
@@ -296,6 +301,21 @@ static const struct ks_conf_key keys[] = {
 	  .min = 1,
 	  .max = 10000000,
 	  .help = "connections open at once on this listener; beyond it accepting pauses" },
+	/* kTLS (ktls.c): the session moves to the kernel after the handshake. */
+	{ .sec = KS_SEC_LISTENER,
+	  .name = "ktls",
+	  .type = KS_CT_ENUM,
+	  .off = LSN(ktls),
+	  .def = "auto",
+	  .words = ktls_words,
+	  .help = "kernel TLS after the handshake: auto (when the kernel can), require (refuse to "
+		  "start without it), off" },
+	{ .sec = KS_SEC_LISTENER,
+	  .name = "handoff",
+	  .type = KS_CT_PATH,
+	  .off = LSN(handoff),
+	  .help = "unix socket (SOCK_SEQPACKET) that kTLS sessions are passed to with SCM_RIGHTS "
+		  "instead of the backend (unset: proxy)" },
 };
 
 /*

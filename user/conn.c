@@ -7,7 +7,14 @@
  * direction that cannot progress records what it waits for (c2b_wait, b2c_wait); the client
  * polls wake whichever direction waits on them, because SSL_read may need to write and
  * SSL_write to read. Teardown releases all six ops; the memory goes when the last is released.
+ *
+ * kTLS: right after the handshake ks_ktls_offload() tries to put the session in the kernel.
+ * With both directions there, the SSL object is freed at once (nothing OpenSSL does afterwards
+ * could be right: its keys and sequence numbers are stale) and the session either goes to the
+ * hand-off socket or, after the backend connect, to a splice proxy (state ST_SPLICE) that runs
+ * on the same loop; teardown then waits for the proxy's done() before the fds close.
  */
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -18,7 +25,9 @@
 
 #include "kstaple/clock.h"
 #include "kstaple/conn.h"
+#include "kstaple/handoff_send.h"
 #include "kstaple/log.h"
+#include "kstaple/splice_proxy.h"
 
 #define BUF_SIZE 16384 /* one TLS record of plaintext */
 
@@ -26,6 +35,7 @@ enum conn_state {
 	ST_HANDSHAKE,
 	ST_CONNECTING,
 	ST_PROXY,
+	ST_SPLICE, /* kTLS both ways: the splice proxy moves the bytes */
 	ST_CLOSED
 };
 
@@ -62,6 +72,13 @@ struct ks_conn {
 	unsigned b2c_wait;
 	bool b2c_done, b2c_shutdown; /* backend ended: close_notify still to be sent */
 	size_t b2c_len, b2c_off;
+	/* kTLS: what ks_ktls_offload() moved to the kernel */
+	struct ks_ktls_result kt;
+	bool kt_rx_raw; /* RX in the kernel behind OpenSSL's back: read records from cfd */
+	struct ks_splice_proxy *sp;
+	bool sp_stopping;  /* inside ks_splice_proxy_stop(): done() must not close c */
+	uint64_t sp_bytes; /* spliced bytes at the last idle check */
+	char who[96];	   /* "listener NAME, peer ADDR:PORT" */
 	uint8_t c2b[BUF_SIZE];
 	uint8_t b2c[BUF_SIZE];
 };
@@ -84,6 +101,7 @@ static void conn_free(struct ks_conn *c)
 	struct ks_conn_set *set = c->p.set;
 
 	SSL_free(c->ssl);
+	ks_ktls_result_wipe(&c->kt);
 	close(c->cfd);
 	if (c->bfd >= 0)
 		close(c->bfd);
@@ -112,6 +130,14 @@ static void conn_close(struct ks_conn *c)
 {
 	if (c->state == ST_CLOSED)
 		return;
+	if (c->sp) {
+		/* Splices in flight use both fds: they must end (done()) before the fds close. */
+		c->sp_stopping = true;
+		ks_splice_proxy_stop(c->sp);
+		c->sp_stopping = false;
+		if (c->sp)
+			return; /* done() follows from a completion and closes c */
+	}
 	c->state = ST_CLOSED;
 	c->live_ops = OP__COUNT;
 	for (int i = 0; i < OP__COUNT; i++)
@@ -202,6 +228,42 @@ static void maybe_finish(struct ks_conn *c)
 	}
 }
 
+/*
+ * Plaintext from the client into c2b: bytes, 0 at the end, or -1 with *want the readiness to
+ * wait for (or -1: an error). Normally SSL_read; when ks_ktls_offload() put TLS 1.3 RX in the
+ * kernel but TX stayed in OpenSSL (kt_rx_raw), records come from the socket and the ones that
+ * are not data (alerts, KeyUpdate) go to the ktls module.
+ */
+static int client_read(struct ks_conn *c, int *want)
+{
+	struct ks_ktls_ctl ctl;
+	uint8_t type;
+	ssize_t n;
+	int r;
+
+	if (!c->kt_rx_raw) {
+		r = SSL_read(c->ssl, c->c2b, sizeof(c->c2b));
+		if (r > 0)
+			return r;
+		*want = ssl_want(c, r, "reading from the client");
+		return *want == 0 ? 0 : -1;
+	}
+	for (;;) {
+		n = ks_ktls_recv_record(c->cfd, c->c2b, sizeof(c->c2b), &type, MSG_DONTWAIT);
+		*want = n == -EAGAIN ? POLLIN : -1;
+		if (n <= 0)
+			return n == 0 ? 0 : -1;
+		if (type == KS_TLS_CT_APPLICATION_DATA)
+			return (int)n;
+		if (ks_ktls_handle_control(&c->kt, c->cfd, type, c->c2b, (size_t)n, c->who, &ctl) <
+			    0 ||
+		    ctl.action == KS_KTLS_CTL_CLOSE)
+			return -1;
+		if (ctl.action == KS_KTLS_CTL_END)
+			return 0;
+	}
+}
+
 /* client -> backend: SSL_read into c2b, then send it all before reading again. */
 static int bsend(struct ks_conn *c)
 {
@@ -219,7 +281,7 @@ static void c2b_step(struct ks_conn *c)
 
 	if (c->c2b_done || c->c2b_len || c->state != ST_PROXY)
 		return;
-	n = SSL_read(c->ssl, c->c2b, sizeof(c->c2b));
+	n = client_read(c, &w);
 	if (n > 0) {
 		touch(c);
 		c->c2b_len = (size_t)n;
@@ -229,14 +291,13 @@ static void c2b_step(struct ks_conn *c)
 			conn_close(c);
 		return;
 	}
-	w = ssl_want(c, n, "reading from the client");
-	if (w > 0) {
+	if (n < 0 && w > 0) {
 		c->c2b_wait = (unsigned)w;
 		if (arm_client(c) < 0)
 			conn_close(c);
 		return;
 	}
-	if (w < 0) {
+	if (n < 0) {
 		STAT_INC(c, errors);
 		conn_close(c);
 		return;
@@ -343,6 +404,63 @@ static void brecv_done(struct ks_loop_op *op, int res, uint32_t flags)
 	b2c_step(c);
 }
 
+/* The client's session is in the kernel: end it with a close_notify through kTLS TX. */
+static void ktls_close_notify(struct ks_conn *c)
+{
+	int ret = ks_ktls_send_close_notify(c->cfd);
+
+	if (ret < 0)
+		ks_debug("%s: cannot send close_notify: %s", c->who, strerror(-ret));
+}
+
+static void splice_done(struct ks_splice_proxy *p, int err, void *arg)
+{
+	struct ks_conn *c = arg;
+	struct ks_splice_stats st;
+
+	ks_splice_proxy_stats(p, &st);
+	STAT_ADD(c, bytes_in, st.client_to_backend);
+	STAT_ADD(c, bytes_out, st.backend_to_client);
+	if (err == 0)
+		STAT_INC(c, completed);
+	else if (err != -ECANCELED)
+		STAT_INC(c, errors);
+	ks_debug("%s: kTLS session ends (%s): %llu bytes from the client, %llu to it, %u key "
+		 "updates",
+		 c->who,
+		 err			  ? strerror(-err)
+		 : st.client_close_notify ? "close_notify"
+					  : "end of stream",
+		 (unsigned long long)st.client_to_backend, (unsigned long long)st.backend_to_client,
+		 st.key_updates);
+	ks_splice_proxy_free(p);
+	c->sp = NULL;
+	if (!c->sp_stopping)
+		conn_close(c);
+}
+
+/* Both directions in the kernel and the backend connected: splice from now on. */
+static void splice_start(struct ks_conn *c)
+{
+	const struct ks_splice_params prm = { .loop = c->p.loop,
+					      .client_fd = c->cfd,
+					      .backend_fd = c->bfd,
+					      .ktls = &c->kt,
+					      .who = c->who,
+					      .done = splice_done,
+					      .arg = c };
+
+	c->state = ST_SPLICE;
+	c->sp = ks_splice_proxy_start(&prm);
+	if (!c->sp) {
+		ks_warn("%s: cannot start the splice proxy: %s; closing the connection", c->who,
+			strerror(errno));
+		STAT_INC(c, errors);
+		ktls_close_notify(c);
+		conn_close(c);
+	}
+}
+
 static void bconn_done(struct ks_loop_op *op, int res, uint32_t flags)
 {
 	struct ks_conn *c = conn_of(op);
@@ -355,7 +473,10 @@ static void bconn_done(struct ks_loop_op *op, int res, uint32_t flags)
 			"connection with close_notify",
 			c->p.listener, c->p.backend_name, strerror(-res));
 		/* One attempt: the alert fits in the socket buffer of a fresh connection. */
-		SSL_shutdown(c->ssl);
+		if (c->ssl)
+			SSL_shutdown(c->ssl);
+		else
+			ktls_close_notify(c);
 		ERR_clear_error();
 		conn_close(c);
 		return;
@@ -366,6 +487,10 @@ static void bconn_done(struct ks_loop_op *op, int res, uint32_t flags)
 	/* From now on the timer watches idleness, re-armed lazily when it fires. */
 	if (ks_loop_timeout(c->p.loop, &c->ops[OP_TIMER].op, c->p.idle_timeout_ms) < 0) {
 		conn_close(c);
+		return;
+	}
+	if (!c->ssl) {
+		splice_start(c);
 		return;
 	}
 	if (brecv(c) < 0) {
@@ -389,12 +514,96 @@ static int backend_connect(struct ks_conn *c)
 	return 0;
 }
 
+static void set_who(struct ks_conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (!getpeername(c->cfd, (struct sockaddr *)&ss, &len)) {
+		if (ss.ss_family == AF_INET6) {
+			const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+
+			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+			port = ntohs(a->sin6_port);
+		} else if (ss.ss_family == AF_INET) {
+			const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+
+			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+			port = ntohs(a->sin_port);
+		}
+	}
+	snprintf(c->who, sizeof(c->who), "listener %s, peer %s%s%s:%u", c->p.listener,
+		 ss.ss_family == AF_INET6 ? "[" : "", host, ss.ss_family == AF_INET6 ? "]" : "",
+		 port);
+}
+
+/* Pass the kTLS socket to the application; ours closes with c either way. */
+static void handoff(struct ks_conn *c, int info_ret, const struct ks_handoff_info *info)
+{
+	int fd = info_ret < 0 ? info_ret : ks_handoff_connect(c->p.handoff), ret = fd;
+
+	if (fd >= 0) {
+		ret = ks_handoff_send(fd, c->cfd, info);
+		close(fd);
+	}
+	if (ret < 0) {
+		STAT_INC(c, handoff_failures);
+		ks_warn("%s: cannot hand the session to %s: %s; closing it with close_notify",
+			c->who, c->p.handoff, strerror(-ret));
+		ktls_close_notify(c);
+		return;
+	}
+	STAT_INC(c, handed_off);
+	STAT_INC(c, completed);
+}
+
+/*
+ * After the handshake (and the staple) went out: move the session to the kernel if the
+ * listener wants it. Returns true when c is done with (handed off and closed); otherwise the
+ * caller connects the backend and c->ssl says which path follows (NULL: splice).
+ */
+static bool ktls_start(struct ks_conn *c)
+{
+	struct ks_handoff_info info;
+	const unsigned char *resp;
+	int info_ret = 0;
+
+	if (c->p.ktls == KS_KTLS_MODE_OFF) {
+		ks_ktls_count_userspace(KS_KTLS_WHY_OFF);
+		return false;
+	}
+	set_who(c);
+	/* Fills kt whatever the outcome (counted and, per reason, logged once); -EINVAL only
+	 * for bad arguments. */
+	if (ks_ktls_offload(c->ssl, c->cfd, &c->kt) < 0 || c->kt.dirs != KS_KTLS_BOTH) {
+		c->kt_rx_raw = (c->kt.dirs & KS_KTLS_RX) && !c->kt.rx_openssl;
+		return false;
+	}
+	ks_debug("%s: %s %s, both directions in the kernel (%s)", c->who, SSL_get_version(c->ssl),
+		 SSL_get_cipher_name(c->ssl), c->p.handoff ? "hand-off" : "splice proxy");
+	if (c->p.handoff)
+		info_ret = ks_handoff_info_from_ssl(
+			c->ssl, c->cfd, SSL_get_tlsext_status_ocsp_resp(c->ssl, &resp) > 0, &info);
+	/* The session lives in the kernel now; nothing OpenSSL would write could be right. */
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+	if (!c->p.handoff)
+		return false;
+	handoff(c, info_ret, &info);
+	conn_close(c);
+	return true;
+}
+
 static void hs_step(struct ks_conn *c)
 {
 	int r = SSL_do_handshake(c->ssl), w, ret;
 
 	if (r == 1) {
 		ks_tls_handshake_done(c->p.tls, c->ssl);
+		if (ktls_start(c))
+			return;
 		if (backend_connect(c) < 0) {
 			ks_warn("listener %s: cannot start a backend connection: %s", c->p.listener,
 				strerror(errno));
@@ -435,6 +644,16 @@ static void timer_fired(struct ks_loop_op *op, int res, uint32_t flags)
 		ks_debug("listener %s: handshake or backend connect timed out", c->p.listener);
 		conn_close(c);
 		return;
+	}
+	if (c->sp) {
+		/* The splice proxy does not touch(): its byte counts say whether anything moved. */
+		struct ks_splice_stats st;
+
+		ks_splice_proxy_stats(c->sp, &st);
+		if (st.client_to_backend + st.backend_to_client != c->sp_bytes) {
+			c->sp_bytes = st.client_to_backend + st.backend_to_client;
+			touch(c);
+		}
 	}
 	left = c->last_activity_ms + c->p.idle_timeout_ms - ks_monotonic_ms();
 	if (left <= 0) {

@@ -151,6 +151,8 @@ static void new_conn(struct wlistener *wl, int fd)
 		.closed = conn_closed,
 		.arg = wl,
 		.ref = w->gen,
+		.ktls = (enum ks_ktls_mode)lc->ktls,
+		.handoff = lc->handoff,
 	};
 	unsigned n = atomic_fetch_add_explicit(&lr->conns, 1, memory_order_relaxed) + 1;
 	int ret;

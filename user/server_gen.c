@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kstaple/ktls.h"
 #include "kstaple/log.h"
 #include "server_internal.h"
 
@@ -97,7 +98,25 @@ static int build_listener(struct gen *g, size_t i, const struct ks_clock *clk,
 		.name = lc->name, .alpn = lc->alpn, .clk = clk, .ticket_keys = keys
 	};
 	struct ks_tls_cert *list[64];
+	char why[200];
 	size_t n = 0;
+
+	/*
+	 * kTLS: `require` and `handoff` need the kernel (probed once per process); `auto` logs
+	 * once why sessions stay in userspace. Refused as a configuration the host cannot meet
+	 * (-EINVAL: exit status 78), on start and on reload alike.
+	 */
+	if ((lc->ktls == KS_KTLS_MODE_REQUIRE || lc->handoff) &&
+	    ks_ktls_check_mode((enum ks_ktls_mode)lc->ktls, lc->handoff != NULL, why, sizeof(why)) <
+		    0) {
+		ks_err("%s:%d: [listener:%s] %s: %s", g->cfg->path, lc->line, lc->name,
+		       lc->handoff ? "handoff" : "ktls = require", why);
+		return -EINVAL;
+	}
+	if (lc->ktls == KS_KTLS_MODE_AUTO &&
+	    ks_ktls_check_mode(KS_KTLS_MODE_AUTO, false, why, sizeof(why)) < 0)
+		return -EINVAL; /* not reached: auto never refuses */
+	spec.ktls = lc->ktls != KS_KTLS_MODE_OFF;
 
 	for (; lc->certs[n]; n++) {
 		if (n == KS_ARRAY_SIZE(list)) {

@@ -15,6 +15,7 @@
 #include <openssl/x509v3.h>
 
 #include "kstaple/cursor.h"
+#include "kstaple/ktls.h"
 #include "kstaple/log.h"
 #include "kstaple/tls_server.h"
 #include "tls_internal.h"
@@ -39,6 +40,7 @@ struct ks_tls_ctx {
 	struct group *groups; /* groups[0]: the default */
 	size_t n_groups;
 	struct ks_tls_listener_stats stats;
+	bool ktls; /* spec->ktls */
 };
 
 static const char *const outcome_names[KS_TLS__OUTCOMES] = {
@@ -342,6 +344,13 @@ static int group_ctx_new(struct ks_tls_ctx *t, struct group *g)
 	TRY_OSSL(SSL_CTX_set_tlsext_servername_arg(ctx, t), -EINVAL);
 	TRY_OSSL(SSL_CTX_set_tlsext_status_cb(ctx, status_cb), -EINVAL);
 	TRY_OSSL(SSL_CTX_set_tlsext_status_arg(ctx, g), -EINVAL);
+	/*
+	 * kTLS: OpenSSL installs what it can itself and the keylog callback keeps the TLS 1.3
+	 * traffic secrets for the rest (ktls.h). Every group's context gets it, as the SNI
+	 * callback may switch to any. Not with ktls = off: no secret is kept in memory then.
+	 */
+	if (t->ktls)
+		ks_ktls_ctx_setup(ctx);
 	return 0;
 }
 
@@ -398,6 +407,7 @@ struct ks_tls_ctx *ks_tls_ctx_new(const struct ks_tls_listener_spec *spec)
 	t->name = strdup(spec->name);
 	t->clk = spec->clk;
 	t->keys = spec->ticket_keys;
+	t->ktls = spec->ktls;
 	t->groups = calloc(spec->n_certs, sizeof(*t->groups));
 	ENSURE_OUT(t->name && t->groups, -ENOMEM);
 	ENSURE_OUT(spec->n_certs > 0, -EINVAL);

@@ -47,6 +47,8 @@ struct ks_listener_conf {
 	int64_t handshake_timeout_ms;
 	int64_t idle_timeout_ms;
 	int64_t max_connections; /* per listener, all workers together */
+	int ktls;		 /* enum ks_ktls_mode (ktls.h): auto, require, off */
+	char *handoff;		 /* unix socket sessions are handed to; NULL: proxy to backend */
 	int line;
 };
 

@@ -12,6 +12,10 @@
  * stream from either side is passed on as a half-close (close_notify + shutdown(SHUT_WR) to the
  * client, shutdown(SHUT_WR) to the backend); the connection closes when both directions are
  * done, on an error, on the handshake timeout or after idle_timeout without a byte.
+ *
+ * With kTLS (ks_conn_params.ktls) a session the kernel carries both ways skips the SSL_read /
+ * SSL_write proxy: after the backend connect, io_uring splice moves the bytes (splice_proxy.h),
+ * or, in hand-off mode, the socket goes to an application right after the handshake.
  */
 #ifndef KSTAPLE_CONN_H
 #define KSTAPLE_CONN_H
@@ -21,6 +25,7 @@
 #include <sys/socket.h>
 
 #include "kstaple/common.h"
+#include "kstaple/ktls.h"
 #include "kstaple/loop.h"
 #include "kstaple/tls_server.h"
 
@@ -42,6 +47,8 @@ struct ks_conn_stats {
 	atomic_uint_fast64_t completed;		  /* both directions ended normally */
 	atomic_uint_fast64_t errors;		  /* reset or I/O error after the handshake */
 	atomic_uint_fast64_t bytes_in, bytes_out; /* client -> backend, backend -> client */
+	atomic_uint_fast64_t handed_off;	  /* kTLS sockets passed to the hand-off socket */
+	atomic_uint_fast64_t handoff_failures;	  /* ... that could not be passed: closed */
 };
 
 struct ks_conn_params {
@@ -59,6 +66,14 @@ struct ks_conn_params {
 	void (*closed)(void *arg, void *ref);
 	void *arg; /* the caller's, e.g. its worker */
 	void *ref; /* the caller's, e.g. a reference it holds for the connection */
+	/*
+	 * kTLS (ktls.h). Unless off, ks_ktls_offload() runs after the handshake; a session with
+	 * both directions in the kernel is spliced to the backend (splice_proxy.h) or, with
+	 * handoff set, passed to that unix socket (handoff_send.h). Any other session stays
+	 * on the userspace path above. handoff must outlive the connection.
+	 */
+	enum ks_ktls_mode ktls;
+	const char *handoff;
 };
 
 /*

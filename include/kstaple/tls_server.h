@@ -95,6 +95,8 @@ struct ks_tls_listener_spec {
 	char *const *alpn;		    /* NULL-terminated, preference order; NULL: no ALPN */
 	const struct ks_clock *clk;	    /* must outlive the context */
 	struct ks_ticket_keys *ticket_keys; /* NULL: OpenSSL's own per-context key */
+	/* ktls != off: SSL_OP_ENABLE_KTLS and the keylog callback of ks_ktls_ctx_setup() */
+	bool ktls;
 };
 
 struct ks_tls_ctx;
