@@ -425,12 +425,9 @@ static void splice_done(struct ks_splice_proxy *p, int err, void *arg)
 		STAT_INC(c, completed);
 	else if (err != -ECANCELED)
 		STAT_INC(c, errors);
-	ks_debug("%s: kTLS session ends (%s): %llu bytes from the client, %llu to it, %u key "
-		 "updates",
-		 c->who,
-		 err			  ? strerror(-err)
-		 : st.client_close_notify ? "close_notify"
-					  : "end of stream",
+	ks_debug("%s: kTLS session ends (%s, close_notify from the client: %s): %llu bytes from "
+		 "the client, %llu to it, %u key updates",
+		 c->who, err ? strerror(-err) : "ok", st.client_close_notify ? "yes" : "no",
 		 (unsigned long long)st.client_to_backend, (unsigned long long)st.backend_to_client,
 		 st.key_updates);
 	ks_splice_proxy_free(p);
