@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "kstaple/bpf_abi.h"
 #include "kstaple/common.h"
@@ -228,5 +229,18 @@ struct ks_metrics_srv *ks_metrics_srv_new(const struct ks_metrics_srv_params *p)
 void ks_metrics_srv_free(struct ks_metrics_srv *srv);
 /* Clients connected now (tests). */
 unsigned ks_metrics_srv_clients(const struct ks_metrics_srv *srv);
+
+/* ---- `kstaple stats` ---------------------------------------------------------------------- */
+
+/*
+ * Connect to the control socket at path and read the agent's snapshot (until EOF, at most
+ * 64 MiB, timeout_ms per read). *out is NUL-terminated, free() it. -ENOENT/-ECONNREFUSED: no
+ * agent there; -ETIMEDOUT, -EFBIG, -EBADMSG (empty or NUL bytes).
+ */
+KS_MUST_CHECK int ks_metrics_read_control(const char *path, int64_t timeout_ms, char **out,
+					  size_t *len);
+
+/* The agent's tables: stapling per listener x certificate, OCSP per certificate, connections. */
+void ks_metrics_table(FILE *f, const struct ks_metrics_snapshot *s);
 
 #endif /* KSTAPLE_METRICS_H */
