@@ -18,6 +18,7 @@
 
 #include "kstaple/cmd.h"
 #include "kstaple/config.h"
+#include "kstaple/json.h"
 #include "kstaple/log.h"
 #include "kstaple/metrics.h"
 #include "kstaple/telemetry.h"
@@ -88,16 +89,11 @@ static void print_ports(FILE *f, const struct ks_port_counters *pc, int n)
 /* A JSON string (RFC 8259 §7) of a message of ours. */
 static void json_str(FILE *f, const char *s)
 {
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p >= 0x7f)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
+	struct ks_buf b = { 0 };
+
+	ks_json_quote(&b, s);
+	fputs(b.failed ? "\"\"" : b.p, f);
+	ks_buf_free(&b);
 }
 
 #define DEFAULT_CONFIG "/etc/kstaple/kstaple.conf"

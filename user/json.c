@@ -5,6 +5,7 @@
 
 #include "kstaple/cursor.h"
 #include "kstaple/json.h"
+#include "kstaple/metrics.h"
 
 #define NUM_MAX 64 /* characters of one number */
 
@@ -106,6 +107,63 @@ static int escape(struct ks_cursor *c, char *o, size_t *n)
 	return 0;
 }
 
+size_t ks_json_utf8_len(const uint8_t *p, size_t n)
+{
+	uint32_t cp;
+	size_t len;
+
+	if (!n)
+		return 0;
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	/* overlong, surrogate or beyond Unicode */
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+void ks_json_quote(struct ks_buf *out, const char *s)
+{
+	const uint8_t *p = (const uint8_t *)(s ? s : "");
+	size_t left = strlen((const char *)p), n;
+
+	ks_buf_printf(out, "\"");
+	while (left) {
+		if (*p == '"' || *p == '\\') {
+			ks_buf_printf(out, "\\%c", *p);
+			n = 1;
+		} else if (*p < 0x20 || *p == 0x7f) {
+			ks_buf_printf(out, "\\u%04x", *p);
+			n = 1;
+		} else if ((n = ks_json_utf8_len(p, left)) != 0) {
+			ks_buf_printf(out, "%.*s", (int)n, (const char *)p);
+		} else {
+			/* U+FFFD as UTF-8, as it would be written once read back */
+			ks_buf_printf(out, "\xef\xbf\xbd");
+			n = 1;
+		}
+		p += n;
+		left -= n;
+	}
+	ks_buf_printf(out, "\"");
+}
+
 /* string = quotation-mark *char quotation-mark. The decoded text is never longer. */
 static int parse_string(struct ks_cursor *c, char **out)
 {
@@ -129,13 +187,21 @@ static int parse_string(struct ks_cursor *c, char **out)
 	o = malloc(raw + 1);
 	ENSURE(o, -ENOMEM);
 	for (;;) {
+		size_t u;
+
 		TRY_OUT(ks_cur_u8(c, &b));
 		if (b == '"')
 			break;
-		if (b == '\\')
+		if (b == '\\') {
 			TRY_OUT(escape(c, o, &n));
-		else
-			o[n++] = (char)b;
+			continue;
+		}
+		/* RFC 8259 §8.1: JSON text is UTF-8; anything else is not ours to pass on. */
+		u = ks_json_utf8_len(c->p - 1, ks_cur_left(c) + 1);
+		ENSURE_OUT(u, -EBADMSG);
+		memcpy(o + n, c->p - 1, u);
+		n += u;
+		c->p += u - 1;
 	}
 	o[n] = '\0';
 	*out = o;

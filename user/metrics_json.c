@@ -65,19 +65,10 @@ static void set_field(void *base, size_t off, uint64_t v)
 	memcpy((char *)base + off, &v, sizeof(v));
 }
 
-/* RFC 8259 §7: '"', '\' and control characters escaped; bytes >= 0x7f as \u00XX. */
+/* RFC 8259 §7 strings, valid UTF-8 whatever the bytes were (see ks_json_quote). */
 static void jstr(struct ks_buf *b, const char *s)
 {
-	ks_buf_printf(b, "\"");
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-		if (*p == '"' || *p == '\\')
-			ks_buf_printf(b, "\\%c", *p);
-		else if (*p < 0x20 || *p >= 0x7f)
-			ks_buf_printf(b, "\\u%04x", *p);
-		else
-			ks_buf_printf(b, "%c", *p);
-	}
-	ks_buf_printf(b, "\"");
+	ks_json_quote(b, s);
 }
 
 static void json_ports(struct ks_buf *b, const struct ks_metrics_snapshot *s)

@@ -41,6 +41,20 @@ struct ks_json {
 	size_t n;
 };
 
+/*
+ * Length (1..4) of the well-formed UTF-8 sequence at p (RFC 3629 §4: no overlong forms, no
+ * surrogates, nothing above U+10FFFF), or 0.
+ */
+size_t ks_json_utf8_len(const uint8_t *p, size_t n);
+
+/*
+ * Append s to out as a JSON string: '"', '\' and control characters escaped, well-formed
+ * UTF-8 kept, any other byte written as U+FFFD. What ks_json_parse reads back from it is
+ * written again identically.
+ */
+struct ks_buf;
+void ks_json_quote(struct ks_buf *out, const char *s);
+
 /* Parse exactly one value (surrounding whitespace allowed). -EBADMSG, -ENOMEM. */
 KS_MUST_CHECK int ks_json_parse(const char *text, size_t len, struct ks_json **out);
 void ks_json_free(struct ks_json *v);

@@ -152,7 +152,7 @@ void ks_buf_free(struct ks_buf *b);
 KS_MUST_CHECK int ks_metrics_prometheus(const struct ks_metrics_snapshot *s, struct ks_buf *out);
 #define KS_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
-/* One JSON object, no newline inside (strings escaped, bytes >= 0x7f as \u00XX). */
+/* One JSON object, no newline inside, valid UTF-8 (strings through ks_json_quote). */
 KS_MUST_CHECK int ks_metrics_json(const struct ks_metrics_snapshot *s, struct ks_buf *out);
 
 /*

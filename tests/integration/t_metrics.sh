@@ -110,9 +110,9 @@ wait_ns_listen "$OPORT"
 
 # hellos PORT COUNT [s_client options]: COUNT handshakes from the host side
 hellos() {
-	local port=$1 n=$2 i
+	local port=$1 n=$2
 	shift 2
-	for i in $(seq 1 "$n"); do
+	for _ in $(seq 1 "$n"); do
 		printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -connect "$A4:$port" \
 			-servername localhost -ign_eof "$@" >>"$T/client.log" 2>&1 ||
 			fail "s_client $* to $port failed"

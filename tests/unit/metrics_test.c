@@ -397,17 +397,43 @@ Test(metrics, json_escapes_everything)
 {
 	struct ks_metrics_snapshot s = sample(), back;
 	struct ks_metrics_arena *arena;
-	struct ks_buf j = { 0 };
+	struct ks_buf j = { 0 }, j2 = { 0 };
 
-	certs[0].last_error = "tab\there \x01 \xc3\xa9 \\ \"";
+	certs[0].last_error = "tab\there \x01 \xc3\xa9 \xff\xc3 \xed\xa0\x80 \\ \" \x7f";
 	cr_assert_eq(ks_metrics_json(&s, &j), 0);
 	for (size_t i = 0; i < j.len; i++)
-		cr_assert(j.p[i] >= 0x20 && j.p[i] < 0x7f, "raw byte %#x in JSON", j.p[i]);
+		cr_assert((unsigned char)j.p[i] >= 0x20 && j.p[i] != 0x7f, "raw %#x in JSON",
+			  j.p[i]);
+	cr_assert_not_null(strstr(j.p, "\"tab\\u0009here \\u0001 \xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd "
+				       "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd \\\\ \\\" \\u007f\""),
+			   "%s", j.p);
 	cr_assert_eq(ks_metrics_from_json(j.p, j.len, &back, &arena), 0);
-	/* bytes >= 0x7f went out as \u00XX, so they come back as Latin-1 code points */
-	cr_assert_str_eq(back.certs[0].last_error, "tab\there \x01 \xc3\x83\xc2\xa9 \\ \"");
+	/* well-formed UTF-8 comes back as it was; each stray byte as U+FFFD */
+	cr_assert_str_eq(back.certs[0].last_error,
+			 "tab\there \x01 \xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd"
+			 "\xef\xbf\xbd \\ \" \x7f");
+	/* and is written again identically */
+	cr_assert_eq(ks_metrics_json(&back, &j2), 0);
+	cr_assert_str_eq(j.p, j2.p);
 	ks_metrics_snapshot_free(arena);
 	ks_buf_free(&j);
+	ks_buf_free(&j2);
+}
+
+Test(json, utf8)
+{
+	static const char *const bad[] = {
+		"\"\xff\"",	    "\"\xc3\"",		"\"\xc0\xaf\"",
+		"\"\xe0\x80\xaf\"", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"",
+		"\"\xc3\xa9\xa9\"",
+	};
+	struct ks_json *v;
+
+	for (size_t i = 0; i < KS_ARRAY_SIZE(bad); i++)
+		cr_expect_eq(ks_json_parse(bad[i], strlen(bad[i]), &v), -EBADMSG, "case %zu", i);
+	cr_assert_eq(ks_json_parse("\"\xf0\x9f\x98\x80\xc3\xa9\"", 8, &v), 0);
+	cr_assert_str_eq(v->s, "\xf0\x9f\x98\x80\xc3\xa9");
+	ks_json_free(v);
 }
 
 Test(metrics, from_json_rejects_other_shapes)
