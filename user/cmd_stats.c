@@ -213,7 +213,7 @@ static void print_merged(FILE *f, const struct ks_port_counters *pc, int n, time
 	else
 		json_str(f, bpf->why);
 	fprintf(f, ",\"agent\":");
-	if (ag->state > 0)
+	if (ag->state > 0 && agent)
 		/* Checked by ks_metrics_from_json(): one JSON object, ending in a newline. */
 		fprintf(f, "%.*s", (int)strcspn(agent, "\n"), agent);
 	else

@@ -271,7 +271,7 @@ static int parse_container(struct ks_cursor *c, struct ks_json *v, bool object, 
 {
 	size_t cap = 0;
 	struct ks_json *items;
-	char close = object ? '}' : ']';
+	uint8_t close = object ? '}' : ']';
 
 	ENSURE(depth < KS_JSON_MAX_DEPTH, -EBADMSG);
 	v->type = object ? KS_JSON_OBJECT : KS_JSON_ARRAY;

@@ -438,7 +438,7 @@ static bool same_list(char *const *a, char *const *b)
 	size_t i = 0;
 
 	for (; a && b && a[i] && b[i]; i++)
-		if (strcmp(a[i], b[i]))
+		if (strcmp(a[i], b[i]) != 0)
 			return false;
 	return (!a || !a[i]) && (!b || !b[i]);
 }
