@@ -28,9 +28,9 @@ else
 Q := @
 endif
 
-PKGS      := libssl libcrypto liburing libcurl inih libbpf
+PKGS      := libssl libcrypto liburing libcurl inih libbpf libcap
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto -luring -lcurl -linih -lbpf -lelf -lz)
+PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto -luring -lcurl -linih -lbpf -lelf -lz -lcap)
 
 WARNINGS  := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wpointer-arith -Wstrict-prototypes \
              -Wmissing-prototypes -Wno-missing-field-initializers
@@ -172,6 +172,7 @@ integration: all fixtures
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)KSTAPLE=$(CURDIR)/$(BUILD)/kstaple ./scripts/demo.sh
+	$(Q)KSTAPLE=$(CURDIR)/$(BUILD)/kstaple ./scripts/demo-serve.sh
 
 bench: all
 	$(Q)KSTAPLE=$(CURDIR)/$(BUILD)/kstaple KS_BUILD=$(CURDIR)/$(BUILD) ./bench/run.sh
@@ -196,10 +197,22 @@ FUZZ_SECONDS ?= 10
 fuzz:
 	$(Q)./tests/fuzz/run.sh $(FUZZ_SECONDS)
 
+# The unit goes where systemd looks for locally installed units ($(PREFIX)/lib/systemd/system
+# for PREFIX=/usr/local or /usr), its ExecStart pointing at the installed binary. The example
+# configuration is installed beside the real one, which is never overwritten.
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
 install: $(BUILD)/kstaple
 	install -D -m 0755 $(BUILD)/kstaple $(DESTDIR)$(PREFIX)/bin/kstaple
 	install -D -m 0644 man/kstaple.8 $(DESTDIR)$(PREFIX)/share/man/man8/kstaple.8
 	install -D -m 0644 man/kstaple.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/kstaple.conf.5
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed -e 's|/usr/local/bin/kstaple|$(PREFIX)/bin/kstaple|g' \
+	    -e 's|/etc/kstaple/|$(SYSCONFDIR)/kstaple/|g' dist/kstaple.service \
+		>$(DESTDIR)$(UNITDIR)/kstaple.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/kstaple.service
+	install -D -m 0644 dist/kstaple.conf.example \
+		$(DESTDIR)$(SYSCONFDIR)/kstaple/kstaple.conf.example
 
 clean:
 	rm -rf build

@@ -11,8 +11,9 @@ liburing-dev libbpf-dev bpftool linux-libc-dev
 libcurl4-openssl-dev curl
 libinih-dev
 libcriterion-dev
+libcap-dev
 cppcheck clang-tidy clang-format
-iproute2 python3 procps faketime
+iproute2 python3 procps faketime xxd util-linux
 gnutls-bin
 valgrind
 "

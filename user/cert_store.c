@@ -3,6 +3,7 @@
  * Certificate store: load a configured chain and key once, find the leaf's issuer, and derive
  * everything the OCSP pipeline needs (AIA URLs, must-staple, CertID). See cert_store.h.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,9 @@
 
 #include "kstaple/cert_store.h"
 #include "kstaple/clock.h"
+#include "kstaple/config.h"
 #include "kstaple/cursor.h"
+#include "kstaple/keyfile.h"
 #include "kstaple/log.h"
 
 /* RFC 6066 §8 / RFC 7633 §2: the TLS extension number of status_request. */
@@ -130,14 +133,26 @@ out:
 	return ret;
 }
 
+/*
+ * The key file is read by keyfile.c (permission check on the open descriptor, no stdio
+ * buffer) and parsed from that buffer, which is wiped before it is freed.
+ */
 static int load_key(const struct ks_cert_spec *spec, struct ks_cert *c)
 {
+	uint8_t *pem = NULL;
+	size_t len = 0;
 	BIO *bio = NULL;
-	int ret;
+	int ret = 0;
 
-	ret = open_pem(spec->key_path, &bio);
-	if (ret < 0)
-		return log_open_error(spec, "private key", spec->key_path, ret);
+	/* ks_keyfile_read logs its own errors, naming the certificate and the file. */
+	TRY(ks_keyfile_read(spec->key_path, spec->name, spec->allow_insecure_key, &pem, &len));
+	ENSURE_OUT(len <= INT_MAX, -EFBIG); /* KS_KEYFILE_MAX is far below; BIO takes an int */
+	bio = BIO_new_mem_buf(pem, (int)len);
+	if (!bio) {
+		ks_log_cert(KS_LOG_ERR, spec->name, "out of memory reading %s", spec->key_path);
+		ret = -ENOMEM;
+		goto out;
+	}
 	c->key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
 	if (!c->key) {
 		ks_log_cert(KS_LOG_ERR, spec->name,
@@ -149,8 +164,10 @@ static int load_key(const struct ks_cert_spec *spec, struct ks_cert *c)
 			    spec->key_path, spec->chain_path);
 		ret = -EKEYREJECTED;
 	}
+out:
 	ERR_clear_error();
 	BIO_free(bio);
+	ks_keyfile_free(pem, len);
 	return ret;
 }
 
@@ -470,4 +487,19 @@ void ks_cert_free(struct ks_cert *cert)
 	OCSP_CERTID_free(cert->certid);
 	free(cert->subject);
 	free(cert);
+}
+
+int ks_cert_load_conf(const struct ks_config *cfg, const struct ks_cert_conf *cc, bool with_key,
+		      int64_t now, struct ks_cert **out)
+{
+	const struct ks_cert_spec spec = {
+		.name = cc->name,
+		.chain_path = cc->chain,
+		.key_path = with_key ? cc->key : NULL,
+		.issuer_path = cc->issuer,
+		.responder = cc->responder,
+		.allow_insecure_key = cfg->allow_insecure_key_permissions,
+	};
+
+	return ks_cert_load(&spec, now, out);
 }

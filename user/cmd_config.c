@@ -12,6 +12,7 @@
 #include "kstaple/cmd.h"
 #include "kstaple/config.h"
 #include "kstaple/log.h"
+#include "kstaple/privdrop.h"
 #include "kstaple/staple_cache.h"
 
 static void usage(FILE *f)
@@ -85,19 +86,12 @@ static int check_certs(const struct ks_config *cfg)
 	       "CACHED STAPLE");
 	for (size_t i = 0; i < cfg->n_certs; i++) {
 		const struct ks_cert_conf *cc = &cfg->certs[i];
-		struct ks_cert_spec spec = {
-			.name = cc->name,
-			.chain_path = cc->chain,
-			.key_path = cc->key,
-			.issuer_path = cc->issuer,
-			.responder = cc->responder,
-		};
 		struct ks_cache_entry *e = NULL;
 		struct ks_cert *cert = NULL;
 		char staple[96];
 		const char *ms;
 
-		if (ks_cert_load(&spec, now, &cert) < 0) {
+		if (ks_cert_load_conf(cfg, cc, true, now, &cert) < 0) {
 			/* ks_cert_load logged the reason with the certificate's name and file. */
 			printf("%-20s ERROR (see above)\n", cc->name);
 			errors++;
@@ -129,10 +123,12 @@ int ks_cmd_check_config(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "keys", no_argument, NULL, 'k' },
+		{ "allow-insecure-key-permissions", no_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *path = NULL;
+	bool insecure_keys = false;
 	struct ks_config *cfg;
 	int opt, errors;
 
@@ -144,6 +140,9 @@ int ks_cmd_check_config(int argc, char **argv)
 		case 'k':
 			ks_config_dump_keys(stdout);
 			return KS_EXIT_OK;
+		case 'K':
+			insecure_keys = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return KS_EXIT_OK;
@@ -159,7 +158,16 @@ int ks_cmd_check_config(int argc, char **argv)
 	if (ks_config_load(path, &cfg) < 0)
 		return KS_EXIT_CONFIG; /* every problem was logged with file and line */
 	ks_log_set_level(cfg->log_level);
+	cfg->allow_insecure_key_permissions |= insecure_keys;
 	errors = check_certs(cfg);
+	if (cfg->user) {
+		uid_t uid;
+		gid_t gid;
+
+		/* Logged by the lookup: an unknown user or group would stop serve at start. */
+		if (ks_privdrop_resolve(cfg->user, cfg->group, &uid, &gid) < 0)
+			errors++;
+	}
 	ks_config_free(cfg);
 	if (errors) {
 		fprintf(stderr, "kstaple: %s: %d error(s)\n", path, errors);

@@ -498,6 +498,27 @@ static void check_policy(struct parser *ps)
 	}
 }
 
+/* A listener serves certificates by name: every name must be a [cert:NAME] of this file. */
+static void check_listeners(struct parser *ps)
+{
+	char label[96];
+
+	for (size_t i = 0; i < ps->cfg->n_listeners; i++) {
+		const struct ks_listener_conf *l = &ps->cfg->listeners[i];
+
+		snprintf(label, sizeof(label), "listener:%s", l->name);
+		for (size_t j = 0; l->certs && l->certs[j]; j++) {
+			if (!ks_config_cert(ps->cfg, l->certs[j]))
+				perr(ps, l->line, label, "certs",
+				     "no section [cert:%s] in this file", l->certs[j]);
+			for (size_t k = 0; k < j; k++)
+				if (!strcmp(l->certs[k], l->certs[j]))
+					perr(ps, l->line, label, "certs", "'%s' is listed twice",
+					     l->certs[j]);
+		}
+	}
+}
+
 static int parse_text(const char *text, const char *file, const char *dir, struct ks_config **out)
 {
 	struct parser ps = { .file = file, .dir = dir, .p = text, .kind = SEC_NONE };
@@ -523,6 +544,7 @@ static int parse_text(const char *text, const char *file, const char *dir, struc
 		/* Our reader should have caught it; inih only reports the first such line. */
 		perr(&ps, r, NULL, NULL, "syntax error");
 	check_policy(&ps);
+	check_listeners(&ps);
 	r = ps.oom ? -ENOMEM : ps.errors ? -EINVAL : 0;
 	if (r == -ENOMEM)
 		ks_err("%s: out of memory", file);

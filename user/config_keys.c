@@ -24,6 +24,7 @@
 
 #define CFG(f)	offsetof(struct ks_config, f)
 #define CERT(f) offsetof(struct ks_cert_conf, f)
+#define LSN(f)	offsetof(struct ks_listener_conf, f)
 
 #define KIB   1024LL
 #define MIB   (1024LL * 1024)
@@ -47,6 +48,23 @@ _Static_assert(KS_LOG_DEBUG == 3 && KS_MUST_STAPLE_IGNORE == 2, "words[] follow 
 
 static const struct ks_conf_key keys[] = {
 	/* [kstaple] */
+	/* Privileges and key protection (privdrop.c, keyfile.c). */
+	{ .sec = KS_SEC_KSTAPLE,
+	  .name = "user",
+	  .type = KS_CT_STRING,
+	  .off = CFG(user),
+	  .help = "after binding listeners and loading BPF, run as this user (unset: no drop)" },
+	{ .sec = KS_SEC_KSTAPLE,
+	  .name = "group",
+	  .type = KS_CT_STRING,
+	  .off = CFG(group),
+	  .help = "and as this group (unset: the primary group of user)" },
+	{ .sec = KS_SEC_KSTAPLE,
+	  .name = "allow_insecure_key_permissions",
+	  .type = KS_CT_BOOL,
+	  .off = CFG(allow_insecure_key_permissions),
+	  .def = "no",
+	  .help = "load private keys that other users can read or own (logged as a warning)" },
 	{ .sec = KS_SEC_KSTAPLE,
 	  .name = "state_dir",
 	  .type = KS_CT_PATH,
@@ -60,6 +78,30 @@ static const struct ks_conf_key keys[] = {
 	  .def = "info",
 	  .words = log_words,
 	  .help = "least important messages that are logged" },
+	{ .sec = KS_SEC_KSTAPLE,
+	  .name = "workers",
+	  .type = KS_CT_INT,
+	  .off = CFG(workers),
+	  .def = "0",
+	  .min = 0,
+	  .max = 1024,
+	  .help = "serve: worker threads, each with its own io_uring (0: one per CPU)" },
+	{ .sec = KS_SEC_KSTAPLE,
+	  .name = "drain_timeout",
+	  .type = KS_CT_DURATION_MS,
+	  .off = CFG(drain_timeout_ms),
+	  .def = "30s",
+	  .min = 0,
+	  .max = HOUR * MS,
+	  .help = "serve: on SIGTERM, how long open connections may finish before they are closed" },
+	{ .sec = KS_SEC_KSTAPLE,
+	  .name = "ticket_key_lifetime",
+	  .type = KS_CT_DURATION_S,
+	  .off = CFG(ticket_key_lifetime),
+	  .def = "1h",
+	  .min = 1,
+	  .max = 7 * DAY,
+	  .help = "serve: session ticket keys rotate this often; the previous key is still accepted" },
 
 	/* [fetch]: the clock, the refresh schedule (staple_sched.h), the HTTP client */
 	{ .sec = KS_SEC_FETCH,
@@ -205,6 +247,55 @@ static const struct ks_conf_key keys[] = {
 	  .def = "auto",
 	  .words = must_staple_words,
 	  .help = "auto: enforce if the certificate has the TLS Feature extension; enforce; ignore" },
+
+	/* [listener:NAME]: kstaple serve */
+	{ .sec = KS_SEC_LISTENER,
+	  .name = "listen",
+	  .type = KS_CT_HOSTPORT,
+	  .off = LSN(listen),
+	  .flags = KS_CK_REQUIRED,
+	  .help = "address and port to accept TLS on: 127.0.0.1:443, [::]:443, *:443" },
+	{ .sec = KS_SEC_LISTENER,
+	  .name = "backend",
+	  .type = KS_CT_HOSTPORT,
+	  .off = LSN(backend),
+	  .flags = KS_CK_REQUIRED,
+	  .help = "HOST:PORT the decrypted bytes are proxied to over TCP" },
+	{ .sec = KS_SEC_LISTENER,
+	  .name = "certs",
+	  .type = KS_CT_LIST,
+	  .off = LSN(certs),
+	  .flags = KS_CK_REQUIRED,
+	  .help = "[cert:NAME] sections served here; the first is the default, SNI picks the rest" },
+	{ .sec = KS_SEC_LISTENER,
+	  .name = "alpn",
+	  .type = KS_CT_LIST,
+	  .off = LSN(alpn),
+	  .help = "ALPN protocols in preference order, e.g. h2, http/1.1 (unset: no ALPN)" },
+	{ .sec = KS_SEC_LISTENER,
+	  .name = "handshake_timeout",
+	  .type = KS_CT_DURATION_MS,
+	  .off = LSN(handshake_timeout_ms),
+	  .def = "10s",
+	  .min = 100,
+	  .max = 10 * MIN_S * MS,
+	  .help = "a TLS handshake not finished after this long is abandoned" },
+	{ .sec = KS_SEC_LISTENER,
+	  .name = "idle_timeout",
+	  .type = KS_CT_DURATION_MS,
+	  .off = LSN(idle_timeout_ms),
+	  .def = "5m",
+	  .min = 100,
+	  .max = DAY * MS,
+	  .help = "a proxied connection with no bytes either way for this long is closed" },
+	{ .sec = KS_SEC_LISTENER,
+	  .name = "max_connections",
+	  .type = KS_CT_INT,
+	  .off = LSN(max_connections),
+	  .def = "10000",
+	  .min = 1,
+	  .max = 10000000,
+	  .help = "connections open at once on this listener; beyond it accepting pauses" },
 };
 
 /*
@@ -222,6 +313,13 @@ const struct ks_conf_sec_kind ks_conf_sections[KS_SEC__COUNT] = {
 			  .elem_size = sizeof(struct ks_cert_conf),
 			  .name_off = CERT(name),
 			  .line_off = CERT(line) },
+	[KS_SEC_LISTENER] = { .name = "listener",
+			      .instanced = true,
+			      .arr_off = CFG(listeners),
+			      .count_off = CFG(n_listeners),
+			      .elem_size = sizeof(struct ks_listener_conf),
+			      .name_off = LSN(name),
+			      .line_off = LSN(line) },
 };
 
 const struct ks_conf_key *ks_config_keys(size_t *n)
@@ -518,6 +616,53 @@ static int set_string(const struct ks_conf_key *k, const char *v, const char *di
 	return 0;
 }
 
+int ks_config_split_hostport(const char *v, char *host, size_t host_len, uint16_t *port)
+{
+	const char *colon, *end;
+	int64_t p;
+	size_t len;
+
+	if (v[0] == '[') {
+		/* RFC 3986 §3.2.2: an IPv6 literal is written in brackets before ":PORT". */
+		end = strchr(v, ']');
+		ENSURE(end && end[1] == ':', -EINVAL);
+		colon = end + 1;
+		v++;
+	} else {
+		colon = strrchr(v, ':');
+		ENSURE(colon && !memchr(v, ':', (size_t)(colon - v)), -EINVAL);
+		end = colon;
+	}
+	len = (size_t)(end - v);
+	ENSURE(len > 0 && len < host_len && !memchr(v, ' ', len), -EINVAL);
+	end = colon + 1;
+	ENSURE(parse_digits(&end, &p) == 0 && !*end && p >= 1 && p <= 65535, -EINVAL);
+	memcpy(host, v, len);
+	host[len] = '\0';
+	*port = (uint16_t)p;
+	return 0;
+}
+
+static int set_hostport(const struct ks_conf_key *k, const char *v, char **f, char *why,
+			size_t why_len)
+{
+	char host[256], sv[64], *s;
+	uint16_t port;
+
+	(void)k;
+	if (ks_config_split_hostport(v, host, sizeof(host), &port) < 0) {
+		snprintf(why, why_len,
+			 "expected HOST:PORT, [IPv6]:PORT or *:PORT with a port 1-65535, got '%s'",
+			 shown(v, sv, sizeof(sv)));
+		return -EINVAL;
+	}
+	s = strdup(v);
+	ENSURE(s, -ENOMEM);
+	free(*f);
+	*f = s;
+	return 0;
+}
+
 int ks_config_set_value(const struct ks_conf_key *k, const char *v, const char *dir, void *base,
 			char *why, size_t why_len)
 {
@@ -559,6 +704,8 @@ int ks_config_set_value(const struct ks_conf_key *k, const char *v, const char *
 		snprintf(why, why_len, "expected a number between %g and %g, got '%s'", k->dmin,
 			 k->dmax, shown(v, sv, sizeof(sv)));
 		return -EINVAL;
+	case KS_CT_HOSTPORT:
+		return set_hostport(k, v, f, why, why_len);
 	case KS_CT_LIST:
 		r = split_list(v, &l);
 		if (r == -EINVAL)
@@ -583,6 +730,7 @@ void ks_config_free_value(const struct ks_conf_key *k, void *base)
 	case KS_CT_STRING:
 	case KS_CT_PATH:
 	case KS_CT_URL:
+	case KS_CT_HOSTPORT:
 		free(*(char **)f);
 		*(char **)f = NULL;
 		break;
@@ -609,6 +757,7 @@ static void describe_type(const struct ks_conf_key *k, char *buf, size_t len)
 		[KS_CT_ENUM] = "enum",
 		[KS_CT_DOUBLE] = "number",
 		[KS_CT_LIST] = "list",
+		[KS_CT_HOSTPORT] = "host:port",
 	};
 	char lo[32], hi[32];
 	size_t n;

@@ -11,6 +11,10 @@ static const struct ks_cmd commands[] = {
 	{ "inspect", ks_cmd_inspect, "print the contents of an OCSP response" },
 	{ "check-config", ks_cmd_check_config,
 	  "load a configuration and report every certificate" },
+	{ "fetch", ks_cmd_fetch, "fetch and store a staple for every certificate, once" },
+	{ "serve", ks_cmd_serve, "terminate TLS and staple from the first handshake" },
+	{ "telemetry", ks_cmd_telemetry, "attach/detach the eBPF ClientHello counter" },
+	{ "stats", ks_cmd_stats, "ClientHellos per port, with and without status_request" },
 };
 
 static void usage(FILE *f)

@@ -607,10 +607,6 @@ int ks_cache_load(struct ks_cache *cache, struct ks_cache_entry *entry)
 	name = entry->cert->name;
 	ENSURE(ks_cache_path(cache, entry, path, sizeof(path)), -ENAMETOOLONG);
 	len = read_state_file(path, &der, &sb);
-	if (len == 0 && !der) {
-		ks_log_cert(KS_LOG_DEBUG, name, "no persisted OCSP response at %s", path);
-		return 0;
-	}
 	if (len < 0) {
 		if (len == -EFBIG || len == -EINVAL)
 			ks_log_cert(KS_LOG_WARN, name, "ignoring persisted response %s: %s", path,
@@ -619,6 +615,11 @@ int ks_cache_load(struct ks_cache *cache, struct ks_cache_entry *entry)
 		else
 			ks_log_cert(KS_LOG_WARN, name, "ignoring persisted response %s: %s", path,
 				    strerror((int)-len));
+		return 0;
+	}
+	/* der is set exactly when a file was read (possibly empty). */
+	if (!der) {
+		ks_log_cert(KS_LOG_DEBUG, name, "no persisted OCSP response at %s", path);
 		return 0;
 	}
 	/* Ignored files are left in place: they are evidence, and the next good fetch replaces

@@ -29,6 +29,8 @@ struct ks_cert_spec {
 	const char *issuer_path; /* optional: PEM issuer certificate */
 	const char *responder;	 /* optional: OCSP URL overriding the AIA */
 	bool allow_expired;	 /* tools only: load an expired leaf without error */
+	/* Accept a key file other users can read or own (warned); see keyfile.h. */
+	bool allow_insecure_key;
 };
 
 struct ks_cert {
@@ -55,9 +57,21 @@ struct ks_cert {
  * Load and check a certificate. now is used for the expiry check. Errors (logged with the
  * certificate name and path): -ENOENT/-EACCES file unreadable, -EBADMSG no certificate or
  * key in the file, -EKEYREJECTED key does not match the certificate, -ENOKEY no issuer found,
- * -EKEYEXPIRED certificate expired or not yet valid.
+ * -EKEYEXPIRED certificate expired or not yet valid, -EPERM key file readable or writable by
+ * group or other, or owned by another user (unless allow_insecure_key), -EFBIG/-EINVAL key
+ * file too large or not a regular file.
  */
 KS_MUST_CHECK int ks_cert_load(const struct ks_cert_spec *spec, int64_t now, struct ks_cert **out);
+
+struct ks_config;
+struct ks_cert_conf;
+/*
+ * Load the certificate of a [cert:NAME] section as the agent does: with its key when with_key
+ * (serve, check-config), without it when only OCSP is needed (fetch); insecure key file
+ * permissions are allowed only if the configuration says so.
+ */
+KS_MUST_CHECK int ks_cert_load_conf(const struct ks_config *cfg, const struct ks_cert_conf *cc,
+				    bool with_key, int64_t now, struct ks_cert **out);
 void ks_cert_free(struct ks_cert *cert);
 
 /* Load a single PEM certificate (first one in the file). NULL + errno on failure. */

@@ -17,6 +17,12 @@ struct ks_cmd {
 int ks_cmd_verify(int argc, char **argv);
 int ks_cmd_inspect(int argc, char **argv);
 int ks_cmd_check_config(int argc, char **argv);
+int ks_cmd_fetch(int argc, char **argv);
+int ks_cmd_serve(int argc, char **argv);
+/* kstaple telemetry attach --interface IF[,IF] --port P[,P] | detach [--interface IF] | status */
+int ks_cmd_telemetry(int argc, char **argv);
+/* kstaple stats [--json] [--watch SECONDS]: per-port ClientHello counters (pinned BPF maps) */
+int ks_cmd_stats(int argc, char **argv);
 
 /* Helpers shared by the commands. */
 /* Parse a non-negative decimal integer (Unix seconds etc.); -EINVAL on junk or overflow. */

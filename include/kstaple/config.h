@@ -4,9 +4,10 @@
  * says for each section kind and key: the type, the bounds, the default and where it is stored.
  * Every error names the file, the line and the key. Later features add rows to the table.
  *
- *   [kstaple]              state_dir, log_level
+ *   [kstaple]              state_dir, log_level; user, group, allow_insecure_key_permissions
  *   [fetch]                skew, refresh/back-off policy, timeouts (see kstaple.conf(5))
  *   [cert:NAME]            chain, key, issuer, responder, must_staple
+ *   [listener:NAME]        listen, backend, certs, alpn, timeouts, max_connections (serve)
  */
 #ifndef KSTAPLE_CONFIG_H
 #define KSTAPLE_CONFIG_H
@@ -36,6 +37,19 @@ struct ks_cert_conf {
 	int line; /* line of the section header, for messages */
 };
 
+/* One [listener:NAME]: a TLS endpoint of `kstaple serve` proxying to one backend. */
+struct ks_listener_conf {
+	char *name;
+	char *listen;  /* "ADDR:PORT", "[IPv6]:PORT" or "*:PORT" (checked as KS_CT_HOSTPORT) */
+	char *backend; /* "HOST:PORT" */
+	char **certs;  /* names of [cert:NAME] sections, NULL-terminated */
+	char **alpn;   /* protocols in server preference order; NULL: no ALPN */
+	int64_t handshake_timeout_ms;
+	int64_t idle_timeout_ms;
+	int64_t max_connections; /* per listener, all workers together */
+	int line;
+};
+
 struct ks_fetch_conf {
 	int64_t skew; /* seconds allowed between our clock and the responder's */
 	struct ks_sched_policy sched;
@@ -50,11 +64,20 @@ struct ks_fetch_conf {
 
 struct ks_config {
 	char *path;
+	/* [kstaple] privileges and key protection: privdrop.h, keyfile.h */
+	char *user;  /* NULL: no privilege drop */
+	char *group; /* NULL: the user's primary group */
+	bool allow_insecure_key_permissions;
 	char *state_dir;
 	enum ks_log_level log_level;
+	int64_t workers;	     /* serve: worker threads, 0 = one per CPU */
+	int64_t drain_timeout_ms;    /* serve: SIGTERM waits this long for connections */
+	int64_t ticket_key_lifetime; /* serve: seconds between session ticket key rotations */
 	struct ks_fetch_conf fetch;
 	struct ks_cert_conf *certs;
 	size_t n_certs;
+	struct ks_listener_conf *listeners;
+	size_t n_listeners;
 };
 
 /*
@@ -66,6 +89,7 @@ enum ks_conf_section {
 	KS_SEC_KSTAPLE = 0,
 	KS_SEC_FETCH,
 	KS_SEC_CERT,
+	KS_SEC_LISTENER,
 	KS_SEC__COUNT,
 };
 
@@ -81,6 +105,7 @@ enum ks_conf_type {
 	KS_CT_ENUM,	   /* int-sized enum: the index of the value in words[] */
 	KS_CT_DOUBLE,	   /* double in [dmin, dmax], plain decimal "0.05" */
 	KS_CT_LIST,	   /* char **, NULL-terminated, from "a, b, c" */
+	KS_CT_HOSTPORT,	   /* char *, "HOST:PORT" or "[IPv6]:PORT", port 1..65535 */
 };
 
 #define KS_CK_REQUIRED 0x1u /* the section is incomplete without it */
@@ -130,6 +155,13 @@ KS_MUST_CHECK int ks_config_parse(const char *text, const char *name, struct ks_
 void ks_config_free(struct ks_config *cfg);
 
 const struct ks_cert_conf *ks_config_cert(const struct ks_config *cfg, const char *name);
+
+/*
+ * Split a KS_CT_HOSTPORT value into host (brackets removed; "*" for "*:PORT") and port.
+ * -EINVAL if it is not HOST:PORT with a port in 1..65535.
+ */
+KS_MUST_CHECK int ks_config_split_hostport(const char *v, char *host, size_t host_len,
+					   uint16_t *port);
 const char *ks_must_staple_str(enum ks_must_staple m);
 
 #endif /* KSTAPLE_CONFIG_H */

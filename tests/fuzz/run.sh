@@ -40,6 +40,24 @@ seed_ocsp_verify() {
 	cp "$KS_FIXTURES"/ocsp/*.der "$1/"
 }
 
+seed_tlsfeature() {
+	# RFC 7633 Features ::= SEQUENCE OF INTEGER, as DER. The committed seeds
+	# (tests/fuzz/corpus/tlsfeature/) were written by this function; keep the two in step.
+	local d=$1
+	printf '\x30\x03\x02\x01\x05' >"$d/status_request.der" # what mkpki.sh's leaves carry
+	printf '\x30\x00' >"$d/empty.der"
+	printf '\x30\x09\x02\x01\x05\x02\x01\x11\x02\x01\x0a' >"$d/three.der"
+	printf '\x30\x03\x02\x01\x11' >"$d/v2_only.der"
+	printf '\x30\x04\x02\x02\x01\x05' >"$d/large.der"
+	printf '\x30\x03\x02\x01\xfb' >"$d/negative.der"
+	printf '\x30\x04\x02\x02\x00\x05' >"$d/padded.der"      # not minimal: refused
+	printf '\x30\x03\x02\x01\x05\x00' >"$d/trailing.der"    # refused
+	printf '\x30\x81\x03\x02\x01\x05' >"$d/long_length.der" # not DER: refused
+	printf '\x30\x05\x02\x01\x05' >"$d/truncated.der"
+	printf '\x30\x02\x02\x00' >"$d/empty_integer.der"
+	printf '\x31\x03\x02\x01\x05' >"$d/set.der"
+}
+
 # BPF skeletons, in case a module includes one (they live in build/).
 for b in bpf/*.bpf.c; do
 	[ -e "$b" ] || continue
@@ -47,10 +65,10 @@ for b in bpf/*.bpf.c; do
 	make --no-print-directory -s "build/$n.skel.h"
 done
 
-pkgs="libssl libcrypto liburing libcurl inih libbpf"
+pkgs="libssl libcrypto liburing libcurl inih libbpf libcap"
 read -r -a pkg_cflags <<<"$(pkg-config --cflags $pkgs 2>/dev/null || true)"
 read -r -a pkg_libs <<<"$(pkg-config --libs $pkgs 2>/dev/null ||
-	echo -lssl -lcrypto -luring -lcurl -linih -lbpf -lelf -lz)"
+	echo -lssl -lcrypto -luring -lcurl -linih -lbpf -lelf -lz -lcap)"
 srcs=()
 for s in user/*.c; do [ "$s" = user/main.c ] || srcs+=("$s"); done
 

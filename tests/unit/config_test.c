@@ -755,3 +755,77 @@ Test(config, example_file_documents_every_key)
 	cr_assert_eq(cfg->n_certs, 0);
 	ks_config_free(cfg);
 }
+
+/* [listener:NAME] and the serve keys of [kstaple] (added with kstaple serve). */
+#define CERT_A "[cert:a]\nchain = /c.pem\nkey = /k.pem\n"
+
+Test(config, listener_section_and_defaults)
+{
+	struct ks_config *cfg =
+		parse_ok("[kstaple]\nworkers = 3\n" CERT_A "[cert:b]\nchain = /c\nkey = /k\n"
+			 "[listener:web]\nlisten = [::1]:8443\nbackend = localhost:80\n"
+			 "certs = a, b\nalpn = h2, http/1.1\nidle_timeout = 90s\n");
+	const struct ks_listener_conf *l = &cfg->listeners[0];
+
+	cr_assert_eq(cfg->workers, 3);
+	cr_assert_eq(cfg->drain_timeout_ms, 30000);
+	cr_assert_eq(cfg->ticket_key_lifetime, 3600);
+	cr_assert_eq(cfg->n_listeners, 1);
+	cr_assert_str_eq(l->name, "web");
+	cr_assert_str_eq(l->listen, "[::1]:8443");
+	cr_assert_str_eq(l->backend, "localhost:80");
+	cr_assert_str_eq(l->certs[0], "a");
+	cr_assert_str_eq(l->certs[1], "b");
+	cr_assert_null(l->certs[2]);
+	cr_assert_str_eq(l->alpn[1], "http/1.1");
+	cr_assert_eq(l->handshake_timeout_ms, 10000);
+	cr_assert_eq(l->idle_timeout_ms, 90000);
+	cr_assert_eq(l->max_connections, 10000);
+	ks_config_free(cfg);
+}
+
+Test(config, listener_requires_listen)
+{
+	expect_error(CERT_A "[listener:web]\nbackend = h:1\ncerts = a\n",
+		     "[listener:web] listen: required key missing");
+}
+
+Test(config, listener_requires_backend)
+{
+	expect_error(CERT_A "[listener:web]\nlisten = *:1\ncerts = a\n",
+		     "[listener:web] backend: required key missing");
+}
+
+Test(config, listener_certs_must_name_cert_sections)
+{
+	expect_error(CERT_A "[listener:web]\nlisten = *:443\nbackend = h:1\ncerts = a, nope\n",
+		     "[listener:web] certs: no section [cert:nope] in this file");
+}
+
+Test(config, listener_certs_listed_twice)
+{
+	expect_error(CERT_A "[listener:web]\nlisten = *:443\nbackend = h:1\ncerts = a, a\n",
+		     "'a' is listed twice");
+}
+
+Test(config, hostport_values)
+{
+	static const char *const bad[] = { "1.2.3.4", "host:",	  "host:0",  "host:65536",
+					   ":443",    "[::1]443", "::1:443", "[::1]:",
+					   "h:44x",   "a b:1",	  NULL };
+	char host[64];
+	uint16_t port;
+
+	cr_assert_eq(ks_config_split_hostport("[2001:db8::1]:443", host, sizeof(host), &port), 0);
+	cr_assert_str_eq(host, "2001:db8::1");
+	cr_assert_eq(port, 443);
+	cr_assert_eq(ks_config_split_hostport("*:65535", host, sizeof(host), &port), 0);
+	cr_assert_str_eq(host, "*");
+	cr_assert_eq(port, 65535);
+	for (size_t i = 0; bad[i]; i++)
+		cr_assert_eq(ks_config_split_hostport(bad[i], host, sizeof(host), &port), -EINVAL,
+			     "accepted '%s'", bad[i]);
+	expect_error(CERT_A "[listener:web]\nlisten = 127.0.0.1\nbackend = h:1\ncerts = a\n",
+		     "listen: expected HOST:PORT, [IPv6]:PORT or *:PORT with a port 1-65535, got "
+		     "'127.0.0.1'");
+}

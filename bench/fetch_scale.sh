@@ -1,0 +1,159 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Scale benchmark for `kstaple fetch` (issue 3, acceptance 3). Not a test: it prints numbers.
+#
+# Creates N leaf certificates under one issuer (one `openssl ca` run, one shared key), starts
+# OpenSSL's OCSP responder with MULTI child processes, then measures
+#   1. `kstaple fetch` over all N certificates (fetch + verify + fsync'd store, one process),
+#   2. a serial loop of `openssl ocsp` client requests (fetch + verify + write) over the first
+#      SERIAL_N certificates,
+# and reports staples/second for both and their ratio.
+#
+#   N=1000 MULTI=4 SERIAL_N=200 KSTAPLE=build/kstaple bench/fetch_scale.sh
+#   N=10000 bench/fetch_scale.sh
+# Optional: MAX_CONCURRENCY, MAX_PER_RESPONDER (kstaple [fetch] keys), KEEP=1 keeps the work dir.
+set -euo pipefail
+
+N=${N:-1000}
+MULTI=${MULTI:-4}
+SERIAL_N=${SERIAL_N:-$((N < 200 ? N : 200))}
+KSTAPLE=${KSTAPLE:-build/kstaple}
+MAX_CONCURRENCY=${MAX_CONCURRENCY:-64}
+MAX_PER_RESPONDER=${MAX_PER_RESPONDER:-8}
+[ -x "$KSTAPLE" ] || { echo "build kstaple first (make), or set KSTAPLE" >&2; exit 1; }
+KSTAPLE=$(cd "$(dirname "$KSTAPLE")" && pwd)/$(basename "$KSTAPLE")
+
+W=$(mktemp -d /tmp/kstaple-bench.XXXXXX)
+RESP_PID=
+cleanup() {
+	if [ -n "$RESP_PID" ]; then
+		# The -multi children outlive a SIGTERM to their parent: stop them first.
+		pkill -TERM -P "$RESP_PID" 2>/dev/null || true
+		kill "$RESP_PID" 2>/dev/null || true
+		wait "$RESP_PID" 2>/dev/null || true
+	fi
+	if [ -n "${KEEP:-}" ]; then echo "kept $W" >&2; else rm -rf "$W"; fi
+}
+trap cleanup EXIT
+
+now_ms() { date +%s%3N; }
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+echo "== creating $N certificates under one issuer (responder port $port)"
+t0=$(now_ms)
+mkdir -p "$W/ca/newcerts" "$W/chains" "$W/state" "$W/serial"
+touch "$W/ca/index.txt"
+echo 1000 >"$W/ca/serial"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/ca/ca.key" \
+	-out "$W/ca/ca.crt" -subj "/CN=kstaple bench CA" -days 30 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/leaf.key" \
+	-out "$W/leaf.csr" -subj "/CN=leaf.bench.test" 2>/dev/null
+cat >"$W/ca/ca.cnf" <<CNF
+[ca]
+default_ca = bench
+[bench]
+dir = $W/ca
+database = $W/ca/index.txt
+new_certs_dir = $W/ca/newcerts
+serial = $W/ca/serial
+certificate = $W/ca/ca.crt
+private_key = $W/ca/ca.key
+default_md = sha256
+default_days = 30
+policy = any
+unique_subject = no
+x509_extensions = leaf
+[any]
+commonName = supplied
+[leaf]
+basicConstraints = CA:FALSE
+keyUsage = digitalSignature
+extendedKeyUsage = serverAuth
+authorityInfoAccess = OCSP;URI:http://127.0.0.1:$port
+CNF
+# One CSR signed N times: every certificate gets its own serial, hence its own CertID.
+left=$N
+while [ "$left" -gt 0 ]; do
+	k=$((left < 2000 ? left : 2000))
+	# shellcheck disable=SC2046
+	openssl ca -batch -notext -config "$W/ca/ca.cnf" -out /dev/null \
+		-infiles $(yes "$W/leaf.csr" | head -n "$k") >>"$W/ca/ca.log" 2>&1
+	left=$((left - k))
+done
+python3 - "$W" <<'PY'
+import os, sys
+w = sys.argv[1]
+ca = open(os.path.join(w, "ca/ca.crt")).read()
+names = sorted(os.listdir(os.path.join(w, "ca/newcerts")))
+with open(os.path.join(w, "kstaple.conf"), "w") as conf:
+    conf.write("[kstaple]\nstate_dir = %s/state\nlog_level = warning\n\n" % w)
+    conf.write("[fetch]\nmax_concurrency = %s\nmax_per_responder = %s\n\n"
+               % (os.environ.get("MAX_CONCURRENCY", "64"), os.environ.get("MAX_PER_RESPONDER", "8")))
+    with open(os.path.join(w, "certs.list"), "w") as lst:
+        for n in names:
+            serial = n[:-4]
+            leaf = open(os.path.join(w, "ca/newcerts", n)).read()
+            chain = os.path.join(w, "chains", serial + ".pem")
+            with open(chain, "w") as f:
+                f.write(leaf + ca)
+            # Relative paths (from the configuration's directory) keep 10,000 sections under
+            # the configuration file size limit.
+            conf.write("[cert:c%s]\nchain = chains/%s.pem\nkey = leaf.key\n\n" % (serial, serial))
+            lst.write(os.path.join(w, "ca/newcerts", n) + "\n")
+PY
+[ "$(wc -l <"$W/certs.list")" = "$N" ] || { echo "expected $N certificates" >&2; exit 1; }
+echo "   done in $(($(now_ms) - t0)) ms"
+
+echo "== openssl ocsp responder, -multi $MULTI"
+openssl ocsp -index "$W/ca/index.txt" -port "$port" -rsigner "$W/ca/ca.crt" -rkey "$W/ca/ca.key" \
+	-CA "$W/ca/ca.crt" -nmin 60 -multi "$MULTI" -ignore_err >"$W/responder.log" 2>&1 &
+RESP_PID=$!
+for _ in $(seq 1 100); do ss -Hltn "sport = :$port" | grep -q . && break; sleep 0.05; done
+
+echo "== kstaple fetch: $N certificates (max_concurrency $MAX_CONCURRENCY, max_per_responder $MAX_PER_RESPONDER)"
+t0=$(now_ms)
+rc=0
+"$KSTAPLE" fetch -c "$W/kstaple.conf" --json >"$W/fetch.json" 2>"$W/fetch.err" || rc=$?
+k_ms=$(($(now_ms) - t0))
+stored=$(find "$W/state" -name '*.der' | wc -l)
+if [ "$rc" -ge 64 ] || [ ! -s "$W/fetch.json" ]; then
+	tail -n 5 "$W/fetch.err" >&2
+	echo "kstaple fetch failed (exit $rc)" >&2
+	exit 1
+fi
+read -r ok_lines load_ms pass_ms < <(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(sum(c["result"] == "ok" and c["status"] == "good" for c in d["certificates"]),
+      d["load_ms"], d["fetch_ms"])' "$W/fetch.json")
+echo "   exit $rc, $stored staples stored, $ok_lines reported ok, $k_ms ms" \
+	"(certificates loaded after $load_ms ms; the pass, which starts while loading, took $pass_ms ms)"
+if [ "$rc" != 0 ] || [ "$stored" != "$N" ]; then
+	tail -n 5 "$W/fetch.err" >&2
+	echo "kstaple fetch did not store every staple" >&2
+	exit 1
+fi
+
+echo "== serial loop: openssl ocsp over the first $SERIAL_N certificates"
+t0=$(now_ms)
+i=0
+while read -r leaf && [ "$i" -lt "$SERIAL_N" ]; do
+	openssl ocsp -issuer "$W/ca/ca.crt" -cert "$leaf" -url "http://127.0.0.1:$port" \
+		-CAfile "$W/ca/ca.crt" -no_nonce -respout "$W/serial/$i.der" >/dev/null 2>&1 ||
+		{ echo "openssl ocsp failed for $leaf" >&2; exit 1; }
+	i=$((i + 1))
+done <"$W/certs.list"
+s_ms=$(($(now_ms) - t0))
+echo "   $SERIAL_N responses in $s_ms ms"
+
+python3 - "$N" "$k_ms" "$SERIAL_N" "$s_ms" "$MULTI" <<'PY'
+import sys
+n, k_ms, sn, s_ms, multi = (int(x) for x in sys.argv[1:])
+k_rate = n / (k_ms / 1000.0)
+s_rate = sn / (s_ms / 1000.0)
+print("== result")
+print("   kstaple fetch : %6d staples in %7.2f s = %8.1f staples/s (whole command)"
+      % (n, k_ms / 1000.0, k_rate))
+print("   openssl serial: %6d staples in %7.2f s = %8.1f staples/s" % (sn, s_ms / 1000.0, s_rate))
+print("   ratio         : %.1fx (responder: openssl ocsp -multi %d)" % (k_rate / s_rate, multi))
+PY

@@ -1,0 +1,509 @@
+// SPDX-License-Identifier: MIT
+/*
+ * conn: the per-connection state machine (see include/kstaple/conn.h).
+ *
+ * Every asynchronous request of a connection is one of six ops: readiness of the client socket
+ * for reading and for writing (polls), the backend connect, send and recv, and one timer. A
+ * direction that cannot progress records what it waits for (c2b_wait, b2c_wait); the client
+ * polls wake whichever direction waits on them, because SSL_read may need to write and
+ * SSL_write to read. Teardown releases all six ops; the memory goes when the last is released.
+ */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "kstaple/clock.h"
+#include "kstaple/conn.h"
+#include "kstaple/log.h"
+
+#define BUF_SIZE 16384 /* one TLS record of plaintext */
+
+enum conn_state {
+	ST_HANDSHAKE,
+	ST_CONNECTING,
+	ST_PROXY,
+	ST_CLOSED
+};
+
+struct conn_op {
+	struct ks_loop_op op;
+	struct ks_conn *c;
+};
+
+enum {
+	OP_CIN,
+	OP_COUT,
+	OP_BCONN,
+	OP_BSEND,
+	OP_BRECV,
+	OP_TIMER,
+	OP__COUNT
+};
+
+struct ks_conn {
+	struct ks_conn *prev, *next;
+	struct ks_conn_params p;
+	struct sockaddr_storage backend;
+	int cfd, bfd;
+	SSL *ssl;
+	enum conn_state state;
+	struct conn_op ops[OP__COUNT];
+	unsigned live_ops; /* during teardown: ops not yet released */
+	int64_t last_activity_ms;
+	/* client -> backend */
+	unsigned c2b_wait; /* POLLIN/POLLOUT the client socket must show, 0: not waiting */
+	bool c2b_done;
+	size_t c2b_len, c2b_off;
+	/* backend -> client */
+	unsigned b2c_wait;
+	bool b2c_done, b2c_shutdown; /* backend ended: close_notify still to be sent */
+	size_t b2c_len, b2c_off;
+	uint8_t c2b[BUF_SIZE];
+	uint8_t b2c[BUF_SIZE];
+};
+
+#define STAT_INC(c, f)	  atomic_fetch_add_explicit(&(c)->p.stats->f, 1, memory_order_relaxed)
+#define STAT_ADD(c, f, n) atomic_fetch_add_explicit(&(c)->p.stats->f, (n), memory_order_relaxed)
+
+static void conn_close(struct ks_conn *c);
+static void c2b_step(struct ks_conn *c);
+static void b2c_step(struct ks_conn *c);
+static void hs_step(struct ks_conn *c);
+
+static struct ks_conn *conn_of(struct ks_loop_op *op)
+{
+	return container_of(op, struct conn_op, op)->c;
+}
+
+static void conn_free(struct ks_conn *c)
+{
+	struct ks_conn_set *set = c->p.set;
+
+	SSL_free(c->ssl);
+	close(c->cfd);
+	if (c->bfd >= 0)
+		close(c->bfd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		set->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	set->count--;
+	if (c->p.closed)
+		c->p.closed(c->p.arg, c->p.ref);
+	free(c);
+}
+
+static void op_released(struct ks_loop_op *op)
+{
+	struct ks_conn *c = conn_of(op);
+
+	if (--c->live_ops == 0)
+		conn_free(c);
+}
+
+/* May free c before it returns: callers return right after. */
+static void conn_close(struct ks_conn *c)
+{
+	if (c->state == ST_CLOSED)
+		return;
+	c->state = ST_CLOSED;
+	c->live_ops = OP__COUNT;
+	for (int i = 0; i < OP__COUNT; i++)
+		ks_loop_release(c->p.loop, &c->ops[i].op, op_released);
+}
+
+static void log_ssl_error(struct ks_conn *c, const char *what)
+{
+	char msg[160];
+
+	if (ks_log_get_level() < KS_LOG_DEBUG) {
+		ERR_clear_error();
+		return;
+	}
+	snprintf(msg, sizeof(msg), "listener %s: %s", c->p.listener, what);
+	ks_log_ossl(KS_LOG_DEBUG, NULL, msg);
+}
+
+static void touch(struct ks_conn *c)
+{
+	c->last_activity_ms = ks_monotonic_ms();
+}
+
+/* Arm the client polls that a waiting direction needs. */
+static int arm_client(struct ks_conn *c)
+{
+	unsigned want = c->c2b_wait | c->b2c_wait;
+
+	if ((want & POLLIN) && !ks_loop_op_busy(&c->ops[OP_CIN].op))
+		TRY(ks_loop_poll_add(c->p.loop, &c->ops[OP_CIN].op, c->cfd, POLLIN, false));
+	if ((want & POLLOUT) && !ks_loop_op_busy(&c->ops[OP_COUT].op))
+		TRY(ks_loop_poll_add(c->p.loop, &c->ops[OP_COUT].op, c->cfd, POLLOUT, false));
+	return 0;
+}
+
+/* What OpenSSL's answer means for the caller: a readiness to wait for, 0 for EOF, or -1. */
+static int ssl_want(struct ks_conn *c, int r, const char *what)
+{
+	switch (SSL_get_error(c->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		return POLLIN;
+	case SSL_ERROR_WANT_WRITE:
+		return POLLOUT;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	default:
+		log_ssl_error(c, what);
+		return -1;
+	}
+}
+
+static void client_ready(struct ks_loop_op *op, int res, uint32_t flags)
+{
+	struct ks_conn *c = conn_of(op);
+	unsigned ev = op == &c->ops[OP_CIN].op ? POLLIN : POLLOUT;
+	bool run_c2b, run_b2c;
+
+	(void)flags;
+	if (res < 0) {
+		conn_close(c);
+		return;
+	}
+	if (c->state == ST_HANDSHAKE) {
+		hs_step(c);
+		return;
+	}
+	run_c2b = c->c2b_wait & ev;
+	run_b2c = c->b2c_wait & ev;
+	if (run_c2b)
+		c->c2b_wait = 0;
+	if (run_b2c)
+		c->b2c_wait = 0;
+	/* b2c first: it may free room the client is waiting for. Each step may close c. */
+	if (run_b2c) {
+		b2c_step(c);
+		if (c->state == ST_CLOSED)
+			return;
+	}
+	if (run_c2b)
+		c2b_step(c);
+}
+
+static void maybe_finish(struct ks_conn *c)
+{
+	if (c->c2b_done && c->b2c_done && !c->b2c_shutdown) {
+		STAT_INC(c, completed);
+		conn_close(c);
+	}
+}
+
+/* client -> backend: SSL_read into c2b, then send it all before reading again. */
+static int bsend(struct ks_conn *c)
+{
+	struct io_uring_sqe *sqe = ks_loop_sqe(c->p.loop);
+
+	ENSURE(sqe, -errno);
+	io_uring_prep_send(sqe, c->bfd, c->c2b + c->c2b_off, c->c2b_len - c->c2b_off, MSG_NOSIGNAL);
+	ks_loop_arm(c->p.loop, &c->ops[OP_BSEND].op, sqe, false);
+	return 0;
+}
+
+static void c2b_step(struct ks_conn *c)
+{
+	int n, w;
+
+	if (c->c2b_done || c->c2b_len || c->state != ST_PROXY)
+		return;
+	n = SSL_read(c->ssl, c->c2b, sizeof(c->c2b));
+	if (n > 0) {
+		touch(c);
+		c->c2b_len = (size_t)n;
+		c->c2b_off = 0;
+		STAT_ADD(c, bytes_in, (uint64_t)n);
+		if (bsend(c) < 0)
+			conn_close(c);
+		return;
+	}
+	w = ssl_want(c, n, "reading from the client");
+	if (w > 0) {
+		c->c2b_wait = (unsigned)w;
+		if (arm_client(c) < 0)
+			conn_close(c);
+		return;
+	}
+	if (w < 0) {
+		STAT_INC(c, errors);
+		conn_close(c);
+		return;
+	}
+	/* close_notify or EOF from the client: pass the half-close on to the backend. */
+	c->c2b_done = true;
+	shutdown(c->bfd, SHUT_WR);
+	maybe_finish(c);
+}
+
+static void bsend_done(struct ks_loop_op *op, int res, uint32_t flags)
+{
+	struct ks_conn *c = conn_of(op);
+
+	(void)flags;
+	if (res <= 0) {
+		if (res != -ECANCELED)
+			STAT_INC(c, errors);
+		conn_close(c);
+		return;
+	}
+	touch(c);
+	c->c2b_off += (size_t)res;
+	if (c->c2b_off < c->c2b_len) {
+		if (bsend(c) < 0)
+			conn_close(c);
+		return;
+	}
+	c->c2b_len = 0;
+	c2b_step(c);
+}
+
+/* backend -> client: recv into b2c, SSL_write it all, recv again. */
+static int brecv(struct ks_conn *c)
+{
+	struct io_uring_sqe *sqe = ks_loop_sqe(c->p.loop);
+
+	ENSURE(sqe, -errno);
+	io_uring_prep_recv(sqe, c->bfd, c->b2c, sizeof(c->b2c), 0);
+	ks_loop_arm(c->p.loop, &c->ops[OP_BRECV].op, sqe, false);
+	return 0;
+}
+
+static void b2c_step(struct ks_conn *c)
+{
+	int n, w;
+
+	if (c->b2c_shutdown) {
+		/* RFC 8446 §6.1: close_notify ends our direction; the client's stays open. */
+		n = SSL_shutdown(c->ssl);
+		if (n < 0 && (w = ssl_want(c, n, "sending close_notify")) > 0) {
+			c->b2c_wait = (unsigned)w;
+			if (arm_client(c) < 0)
+				conn_close(c);
+			return;
+		}
+		c->b2c_shutdown = false;
+		shutdown(c->cfd, SHUT_WR);
+		maybe_finish(c);
+		return;
+	}
+	while (c->b2c_off < c->b2c_len) {
+		n = SSL_write(c->ssl, c->b2c + c->b2c_off, (int)(c->b2c_len - c->b2c_off));
+		if (n > 0) {
+			c->b2c_off += (size_t)n;
+			STAT_ADD(c, bytes_out, (uint64_t)n);
+			continue;
+		}
+		w = ssl_want(c, n, "writing to the client");
+		if (w > 0) {
+			c->b2c_wait = (unsigned)w;
+			if (arm_client(c) < 0)
+				conn_close(c);
+			return;
+		}
+		STAT_INC(c, errors);
+		conn_close(c);
+		return;
+	}
+	touch(c);
+	if (brecv(c) < 0)
+		conn_close(c);
+}
+
+static void brecv_done(struct ks_loop_op *op, int res, uint32_t flags)
+{
+	struct ks_conn *c = conn_of(op);
+
+	(void)flags;
+	if (res < 0) {
+		if (res != -ECANCELED)
+			STAT_INC(c, errors);
+		conn_close(c);
+		return;
+	}
+	if (res == 0) {
+		c->b2c_done = true;
+		c->b2c_shutdown = true;
+		b2c_step(c);
+		return;
+	}
+	c->b2c_len = (size_t)res;
+	c->b2c_off = 0;
+	b2c_step(c);
+}
+
+static void bconn_done(struct ks_loop_op *op, int res, uint32_t flags)
+{
+	struct ks_conn *c = conn_of(op);
+	int one = 1;
+
+	(void)flags;
+	if (res < 0) {
+		STAT_INC(c, backend_failures);
+		ks_warn("listener %s: backend %s: connect failed: %s; closing the client "
+			"connection with close_notify",
+			c->p.listener, c->p.backend_name, strerror(-res));
+		/* One attempt: the alert fits in the socket buffer of a fresh connection. */
+		SSL_shutdown(c->ssl);
+		ERR_clear_error();
+		conn_close(c);
+		return;
+	}
+	setsockopt(c->bfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->state = ST_PROXY;
+	touch(c);
+	/* From now on the timer watches idleness, re-armed lazily when it fires. */
+	if (ks_loop_timeout(c->p.loop, &c->ops[OP_TIMER].op, c->p.idle_timeout_ms) < 0) {
+		conn_close(c);
+		return;
+	}
+	if (brecv(c) < 0) {
+		conn_close(c);
+		return;
+	}
+	c2b_step(c);
+}
+
+static int backend_connect(struct ks_conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	c->bfd = socket(c->backend.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	ENSURE(c->bfd >= 0, -errno);
+	sqe = ks_loop_sqe(c->p.loop);
+	ENSURE(sqe, -errno);
+	io_uring_prep_connect(sqe, c->bfd, (struct sockaddr *)&c->backend, c->p.backend_len);
+	ks_loop_arm(c->p.loop, &c->ops[OP_BCONN].op, sqe, false);
+	c->state = ST_CONNECTING;
+	return 0;
+}
+
+static void hs_step(struct ks_conn *c)
+{
+	int r = SSL_do_handshake(c->ssl), w, ret;
+
+	if (r == 1) {
+		ks_tls_handshake_done(c->p.tls, c->ssl);
+		if (backend_connect(c) < 0) {
+			ks_warn("listener %s: cannot start a backend connection: %s", c->p.listener,
+				strerror(errno));
+			conn_close(c);
+			return;
+		}
+		/* The backend connect gets a handshake timeout of its own. */
+		if (ks_loop_timeout(c->p.loop, &c->ops[OP_TIMER].op, c->p.handshake_timeout_ms) < 0)
+			conn_close(c);
+		return;
+	}
+	w = ssl_want(c, r, "TLS handshake failed");
+	if (w > 0) {
+		/* The handshake borrows the client -> backend direction's wait. */
+		c->c2b_wait = (unsigned)w;
+		ret = arm_client(c);
+		c->c2b_wait = 0;
+		if (ret < 0)
+			conn_close(c);
+		return;
+	}
+	STAT_INC(c, handshake_failures);
+	atomic_fetch_add_explicit(&ks_tls_ctx_stats(c->p.tls)->handshake_failures, 1,
+				  memory_order_relaxed);
+	conn_close(c);
+}
+
+static void timer_fired(struct ks_loop_op *op, int res, uint32_t flags)
+{
+	struct ks_conn *c = conn_of(op);
+	int64_t left;
+
+	(void)flags;
+	if (res != -ETIME)
+		return; /* cancelled */
+	if (c->state == ST_HANDSHAKE || c->state == ST_CONNECTING) {
+		STAT_INC(c, handshake_timeouts);
+		ks_debug("listener %s: handshake or backend connect timed out", c->p.listener);
+		conn_close(c);
+		return;
+	}
+	left = c->last_activity_ms + c->p.idle_timeout_ms - ks_monotonic_ms();
+	if (left <= 0) {
+		STAT_INC(c, idle_timeouts);
+		ks_debug("listener %s: idle for %lld ms, closing", c->p.listener,
+			 (long long)c->p.idle_timeout_ms);
+		conn_close(c);
+		return;
+	}
+	/* Activity meanwhile: sleep for the rest, rather than moving the timer on every byte. */
+	if (ks_loop_timeout(c->p.loop, op, left) < 0)
+		conn_close(c);
+}
+
+int ks_conn_start(const struct ks_conn_params *p, int fd)
+{
+	static const ks_loop_cb cbs[OP__COUNT] = { client_ready, client_ready, bconn_done,
+						   bsend_done,	 brecv_done,   timer_fired };
+	struct ks_conn *c;
+	int one = 1, ret;
+
+	if (p->backend_len > sizeof(c->backend)) {
+		close(fd);
+		return -EINVAL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->p = *p;
+	memcpy(&c->backend, p->backend, p->backend_len);
+	c->cfd = fd;
+	c->bfd = -1;
+	for (int i = 0; i < OP__COUNT; i++) {
+		ks_loop_op_init(&c->ops[i].op, cbs[i]);
+		c->ops[i].c = c;
+	}
+	c->ssl = ks_tls_ssl_new(p->tls, fd);
+	if (!c->ssl) {
+		close(fd);
+		free(c);
+		return -ENOMEM;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->next = p->set->head;
+	if (c->next)
+		c->next->prev = c;
+	p->set->head = c;
+	p->set->count++;
+	STAT_INC(c, accepted);
+	/* One timer: the handshake deadline, then the idle timeout (re-armed lazily). */
+	ret = ks_loop_timeout(p->loop, &c->ops[OP_TIMER].op, p->handshake_timeout_ms);
+	if (ret < 0) {
+		conn_close(c);
+		return 0; /* closed() runs: the caller's accounting stays in one place */
+	}
+	/* With TCP_DEFER_ACCEPT the ClientHello is usually already there. */
+	hs_step(c);
+	return 0;
+}
+
+void ks_conn_abort_all(struct ks_conn_set *set)
+{
+	struct ks_conn *c = set->head, *next;
+
+	while (c) {
+		next = c->next;
+		conn_close(c);
+		c = next;
+	}
+}
