@@ -556,6 +556,21 @@ static void handoff(struct ks_conn *c, int info_ret, const struct ks_handoff_inf
 	STAT_INC(c, completed);
 }
 
+/* Sessions by data path per listener (metrics.h): the reasons follow enum ks_ktls_why. */
+_Static_assert((int)KS_SESSION_R__COUNT == (int)KS_KTLS_WHY_MAX &&
+		       (int)KS_SESSION_R_NOT_ENABLED == (int)KS_KTLS_WHY_OFF &&
+		       (int)KS_SESSION_R_SETSOCKOPT == (int)KS_KTLS_WHY_SETSOCKOPT,
+	       "enum ks_session_reason follows enum ks_ktls_why");
+static void count_session(struct ks_conn *c, unsigned dirs, enum ks_ktls_why why)
+{
+	enum ks_session_path path = dirs == KS_KTLS_BOTH ? KS_SESSION_KTLS
+				    : dirs == KS_KTLS_TX ? KS_SESSION_KTLS_TX
+				    : dirs == KS_KTLS_RX ? KS_SESSION_KTLS_RX
+							 : KS_SESSION_USERSPACE;
+
+	ks_metrics_count_session(&c->p.stats->sessions, path, (enum ks_session_reason)why);
+}
+
 /*
  * After the handshake (and the staple) went out: move the session to the kernel if the
  * listener wants it. Returns true when c is done with (handed off and closed); otherwise the
@@ -569,12 +584,20 @@ static bool ktls_start(struct ks_conn *c)
 
 	if (c->p.ktls == KS_KTLS_MODE_OFF) {
 		ks_ktls_count_userspace(KS_KTLS_WHY_OFF);
+		count_session(c, 0, KS_KTLS_WHY_OFF);
 		return false;
 	}
 	set_who(c);
-	/* Fills kt whatever the outcome (counted and, per reason, logged once); -EINVAL only
-	 * for bad arguments. */
-	if (ks_ktls_offload(c->ssl, c->cfd, &c->kt) < 0 || c->kt.dirs != KS_KTLS_BOTH) {
+	/*
+	 * Fills kt whatever the outcome (counted and, per reason, logged once); -EINVAL only for
+	 * bad arguments. BOTH_OR_NONE: RX goes in only with TX, so a session left in userspace
+	 * keeps working with SSL_read/SSL_write; a kernel that took RX and then refused TX is
+	 * the one RX-only case left, read through kt_rx_raw.
+	 */
+	if (ks_ktls_offload_flags(c->ssl, c->cfd, KS_KTLS_F_BOTH_OR_NONE, &c->kt) < 0)
+		c->kt.why = KS_KTLS_WHY_NOT_DONE;
+	count_session(c, c->kt.dirs, c->kt.why);
+	if (c->kt.dirs != KS_KTLS_BOTH) {
 		c->kt_rx_raw = (c->kt.dirs & KS_KTLS_RX) && !c->kt.rx_openssl;
 		return false;
 	}

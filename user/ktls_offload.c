@@ -258,7 +258,7 @@ static int prepare13(enum ks_ktls_cipher c, const uint8_t *secret, size_t secret
 }
 
 /* Decide and derive everything for TLS 1.3; returns the reason a wanted direction is lost. */
-static enum ks_ktls_why plan_tls13(SSL *ssl, const struct ks_ktls_support *sup,
+static enum ks_ktls_why plan_tls13(SSL *ssl, const struct ks_ktls_support *sup, unsigned flags,
 				   struct ks_ktls_result *out, struct plan13 *p)
 {
 	const struct ktls_secrets *sec = secrets_of(ssl, false);
@@ -285,6 +285,8 @@ static enum ks_ktls_why plan_tls13(SSL *ssl, const struct ks_ktls_support *sup,
 	 * alert) with its stale write keys through the kernel's: never set that up. */
 	if (p->want_tx && !p->want_rx && !out->rx_openssl)
 		p->want_tx = false;
+	if ((flags & KS_KTLS_F_BOTH_OR_NONE) && !p->want_tx && !out->tx_openssl)
+		p->want_rx = false;
 	if (p->want_rx && prepare13(c, sec->client, md_len, &p->rx, &p->rx_len))
 		p->want_rx = p->want_tx = false, why = KS_KTLS_WHY_SETSOCKOPT;
 	if (p->want_tx && prepare13(c, sec->server, md_len, &p->tx, &p->tx_len))
@@ -325,6 +327,11 @@ static enum ks_ktls_why install_tls13(int fd, struct ks_ktls_result *out, struct
 
 int ks_ktls_offload(SSL *ssl, int fd, struct ks_ktls_result *out)
 {
+	return ks_ktls_offload_flags(ssl, fd, 0, out);
+}
+
+int ks_ktls_offload_flags(SSL *ssl, int fd, unsigned flags, struct ks_ktls_result *out)
+{
 	const struct ks_ktls_support *sup;
 	struct plan13 p;
 	enum ks_ktls_why why, why2;
@@ -354,7 +361,7 @@ int ks_ktls_offload(SSL *ssl, int fd, struct ks_ktls_result *out)
 		why = out->dirs == KS_KTLS_BOTH ? KS_KTLS_WHY_NONE : KS_KTLS_WHY_OPENSSL;
 		goto done;
 	}
-	why = plan_tls13(ssl, sup, out, &p);
+	why = plan_tls13(ssl, sup, flags, out, &p);
 	why2 = install_tls13(fd, out, &p);
 	if (why2)
 		why = why2;

@@ -27,6 +27,7 @@
 #include "kstaple/common.h"
 #include "kstaple/ktls.h"
 #include "kstaple/loop.h"
+#include "kstaple/metrics.h"
 #include "kstaple/tls_server.h"
 
 struct ks_conn;
@@ -49,6 +50,7 @@ struct ks_conn_stats {
 	atomic_uint_fast64_t bytes_in, bytes_out; /* client -> backend, backend -> client */
 	atomic_uint_fast64_t handed_off;	  /* kTLS sockets passed to the hand-off socket */
 	atomic_uint_fast64_t handoff_failures;	  /* ... that could not be passed: closed */
+	struct ks_session_stats sessions;	  /* data path after the handshake (kTLS) */
 };
 
 struct ks_conn_params {

@@ -137,6 +137,19 @@ void ks_ktls_keylog_cb(const SSL *ssl, const char *line);
 KS_MUST_CHECK int ks_ktls_offload(SSL *ssl, int fd, struct ks_ktls_result *out);
 
 /*
+ * Same, with flags. KS_KTLS_F_BOTH_OR_NONE: install RX only if TX will be in the kernel too
+ * (OpenSSL's, or ours), so the caller never meets the RX-only state (a splice proxy or a
+ * hand-off need both; a session that keeps OpenSSL's TX stays entirely usable with
+ * SSL_read/SSL_write). Only a kernel that takes RX keys and then refuses TX keys can still
+ * leave RX-only: close such a connection.
+ */
+enum {
+	KS_KTLS_F_BOTH_OR_NONE = 1u << 0
+};
+KS_MUST_CHECK int ks_ktls_offload_flags(SSL *ssl, int fd, unsigned flags,
+					struct ks_ktls_result *out);
+
+/*
  * Configuration: ktls = auto|require|off. ks_ktls_check_mode() says whether a listener with
  * this mode may start: -EOPNOTSUPP with the reason in why (operator words) if mode is
  * require (or need_both is set, as hand-off needs) and the kernel cannot carry both
@@ -221,6 +234,8 @@ KS_MUST_CHECK int ks_ktls_install13(int fd, int dir_opt, enum ks_ktls_cipher cip
 KS_MUST_CHECK ssize_t ks_ktls_recv_record(int fd, void *buf, size_t len, uint8_t *type, int flags);
 
 /* TLS record content types (RFC 8446 §5.1). */
+/* bpf_abi.h (included with metrics.h) has the same number as a macro: the enum names it here. */
+#undef KS_TLS_CT_HANDSHAKE
 enum ks_tls_content_type {
 	KS_TLS_CT_CHANGE_CIPHER_SPEC = 20,
 	KS_TLS_CT_ALERT = 21,

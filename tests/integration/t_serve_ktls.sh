@@ -117,7 +117,9 @@ if ! why=$("$root/scripts/have-ktls.sh" -v); then
 	step "now inside scripts/ktls-vm.sh"
 	stop_ocsp
 	set +e
-	"$root/scripts/ktls-vm.sh" -- bash "$0" 2> >(tee "$T/vm.err" >&2)
+	# IPv6 for `openssl ocsp -port`, which listens on [::] (UML loads no module by itself).
+	KS_VM_KMODS="lib/crc-ccitt net/ipv6/ipv6 ${KS_VM_KMODS:-}" \
+		"$root/scripts/ktls-vm.sh" -- bash "$0" 2> >(tee "$T/vm.err" >&2)
 	rc=$?
 	set -e
 	wait "$!" 2>/dev/null || true # the tee; the backend keeps running until cleanup

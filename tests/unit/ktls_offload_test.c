@@ -208,6 +208,21 @@ Test(ktls_offload, tls13_with_tickets_keeps_tx_in_openssl)
 	pair_free(&p);
 }
 
+Test(ktls_offload, both_or_none_leaves_a_tx_less_session_alone)
+{
+	struct ks_ktls_result r;
+	struct pair p;
+
+	use_fake();
+	pair_new(&p, TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256", 2);
+	pair_handshake(&p);
+	cr_assert_eq(ks_ktls_offload_flags(p.s, p.fd[0], KS_KTLS_F_BOTH_OR_NONE, &r), 0);
+	cr_assert_eq(r.dirs, 0, "no RX-only session");
+	cr_assert_eq(r.why, KS_KTLS_WHY_TX_SEQ);
+	cr_assert_eq(ncalls, 0);
+	pair_free(&p);
+}
+
 Test(ktls_offload, refuses_before_the_handshake_is_done)
 {
 	struct ks_ktls_result r;
