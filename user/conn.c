@@ -15,6 +15,7 @@
  * on the same loop; teardown then waits for the proxy's done() before the fds close.
  */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -539,8 +540,16 @@ static void set_who(struct ks_conn *c)
 /* Pass the kTLS socket to the application; ours closes with c either way. */
 static void handoff(struct ks_conn *c, int info_ret, const struct ks_handoff_info *info)
 {
-	int fd = info_ret < 0 ? info_ret : ks_handoff_connect(c->p.handoff), ret = fd;
+	int fl = fcntl(c->cfd, F_GETFL), fd = -1, ret = info_ret;
 
+	/*
+	 * The application gets the same open file description: hand it over in blocking mode,
+	 * as a freshly accepted socket would be (ours was non-blocking for the loop).
+	 */
+	if (ret >= 0 && (fl < 0 || fcntl(c->cfd, F_SETFL, fl & ~O_NONBLOCK) < 0))
+		ret = -errno;
+	if (ret >= 0)
+		ret = fd = ks_handoff_connect(c->p.handoff);
 	if (fd >= 0) {
 		ret = ks_handoff_send(fd, c->cfd, info);
 		close(fd);

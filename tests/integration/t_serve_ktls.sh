@@ -59,7 +59,7 @@ xfer() {
 		-CAfile "$ROOT" -verify_return_error -quiet -no_ign_eof -nocommands -status $opts \
 		>"$out" 2>"$T/client.err" || true
 	[ "$(sha256sum <"$out" | cut -d' ' -f1)" = "$SUM" ] ||
-		fail "TLS $v $c: $(stat -c %s "$out") of $SIZE bytes came back intact: $(tail -n 3 "$T/client.err")"
+		fail "TLS $v $c: $(stat -c %s "$out") of $SIZE bytes came back intact: $(tail -n 3 "$T/client.err" "$T"/echo.err 2>/dev/null; tail -n 5 "$KS_LOG")"
 	echo "    TLS $v $c: $SIZE bytes each way, sha256 equal ($((SECONDS - t0)) s)"
 }
 
