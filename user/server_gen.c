@@ -116,7 +116,8 @@ static int build_listener(struct gen *g, size_t i, const struct ks_clock *clk,
 	if (lc->ktls == KS_KTLS_MODE_AUTO &&
 	    ks_ktls_check_mode(KS_KTLS_MODE_AUTO, false, why, sizeof(why)) < 0)
 		return -EINVAL; /* not reached: auto never refuses */
-	spec.ktls = lc->ktls != KS_KTLS_MODE_OFF;
+	/* Without the TLS ULP OpenSSL would only try (and fail) a setsockopt per handshake. */
+	spec.ktls = lc->ktls != KS_KTLS_MODE_OFF && ks_ktls_probe()->ulp;
 
 	for (; lc->certs[n]; n++) {
 		if (n == KS_ARRAY_SIZE(list)) {
