@@ -431,6 +431,46 @@ static const char *kept_phrase(const struct ks_cache_entry *entry, char *buf, si
 	return buf;
 }
 
+/*
+ * One failed attempt (last_error already set): always counted; logged as a warning when it
+ * starts a failure episode or its cause differs from the previous failure's, at debug level
+ * when it repeats. With retries every few seconds a long outage would otherwise fill the log
+ * with one identical line per retry.
+ */
+static void note_episode(struct ks_cache_entry *entry, const char *cause, const char *what)
+{
+	const char *name = entry->cert->name;
+	char kept[96];
+
+	STAT_INC(entry->stats.failures);
+	if (entry->fail_streak++ == 0) {
+		entry->fail_since = entry->last_error_at;
+	} else if (strcmp(entry->fail_cause, cause) == 0) {
+		ks_log_cert(KS_LOG_DEBUG, name, "%s again (%u failed attempts in a row): %s", what,
+			    entry->fail_streak, entry->last_error);
+		return;
+	}
+	snprintf(entry->fail_cause, sizeof(entry->fail_cause), "%s", cause);
+	ks_log_cert(KS_LOG_WARN, name, "%s: %s; %s", what, entry->last_error,
+		    kept_phrase(entry, kept, sizeof(kept)));
+}
+
+/* A success ends the failure episode: say so once, with its size. */
+static void end_episode(struct ks_cache_entry *entry)
+{
+	char t[32];
+
+	if (!entry->fail_streak)
+		return;
+	ks_log_cert(
+		KS_LOG_INFO, entry->cert->name,
+		"OCSP responses are accepted again after %u failed attempts since %s (last: %s)",
+		entry->fail_streak, ks_fmt_time(entry->fail_since, t, sizeof(t)),
+		entry->last_error);
+	entry->fail_streak = 0;
+	entry->fail_cause[0] = '\0';
+}
+
 static void log_published(const struct ks_cache_entry *entry, const struct ks_staple *st,
 			  const struct ks_ocsp_result *res, const char *source)
 {
@@ -473,41 +513,35 @@ static int verify(struct ks_cache *cache, const struct ks_cache_entry *entry, co
 int ks_cache_submit(struct ks_cache *cache, struct ks_cache_entry *entry, const uint8_t *der,
 		    size_t len, struct ks_ocsp_result *res)
 {
-	const char *name;
 	struct ks_staple *cur, *st;
 	int64_t now;
-	char kept[96], t1[32], t2[32];
+	char t1[32], t2[32];
 	int ret;
 
 	ENSURE(cache && entry && der && res, -EINVAL);
-	name = entry->cert->name;
 	now = ks_now(&cache->clk);
 	ret = verify(cache, entry, der, len, now, res);
 	if (ret < 0) {
-		STAT_INC(entry->stats.failures);
 		set_last_error(cache, entry, "cannot verify: %s", strerror(-ret));
+		note_episode(entry, "verify-error", "cannot verify the OCSP response");
 		return ret;
 	}
 	if (!ks_verdict_stapleable(res->verdict)) {
 		STAT_INC(entry->stats.rejected[res->verdict]);
-		STAT_INC(entry->stats.failures);
 		set_last_error(cache, entry, "%s%s%s", ks_verdict_str(res->verdict),
 			       res->detail[0] ? ": " : "", res->detail);
-		ks_log_cert(KS_LOG_WARN, name, "rejected OCSP response: %s; %s", entry->last_error,
-			    kept_phrase(entry, kept, sizeof(kept)));
+		note_episode(entry, ks_verdict_name(res->verdict), "rejected OCSP response");
 		return 0;
 	}
 	/* Only this thread swaps current, so reading it without the reader protocol is safe. */
 	cur = atomic_load(&entry->current);
 	if (cur && res->this_update < cur->this_update) {
 		/* A responder behind a stale cache or load balancer: never go back in time. */
-		STAT_INC(entry->stats.failures);
 		set_last_error(cache, entry,
 			       "response older than the published response (thisUpdate %s < %s)",
 			       ks_fmt_time(res->this_update, t1, sizeof(t1)),
 			       ks_fmt_time(cur->this_update, t2, sizeof(t2)));
-		ks_log_cert(KS_LOG_WARN, name, "ignored OCSP response: %s; %s", entry->last_error,
-			    kept_phrase(entry, kept, sizeof(kept)));
+		note_episode(entry, "older", "ignored OCSP response");
 		return 0;
 	}
 	st = staple_new(der, len, res, now);
@@ -518,20 +552,23 @@ int ks_cache_submit(struct ks_cache *cache, struct ks_cache_entry *entry, const 
 	entry->persisted = ret == 0;
 	publish(entry, st);
 	STAT_INC(entry->stats.successes);
+	end_episode(entry);
 	log_published(entry, st, res, "fetched");
 	return 1;
 }
 
-void ks_cache_note_failure(struct ks_cache *cache, struct ks_cache_entry *entry, const char *why)
+void ks_cache_note_failure_cause(struct ks_cache *cache, struct ks_cache_entry *entry,
+				 const char *cause, const char *why)
 {
-	char kept[96];
-
 	if (!cache || !entry)
 		return;
-	STAT_INC(entry->stats.failures);
 	set_last_error(cache, entry, "%s", why ? why : "unknown error");
-	ks_log_cert(KS_LOG_WARN, entry->cert->name, "OCSP fetch failed: %s; %s", entry->last_error,
-		    kept_phrase(entry, kept, sizeof(kept)));
+	note_episode(entry, cause ? cause : entry->last_error, "OCSP fetch failed");
+}
+
+void ks_cache_note_failure(struct ks_cache *cache, struct ks_cache_entry *entry, const char *why)
+{
+	ks_cache_note_failure_cause(cache, entry, why, why);
 }
 
 /* ---- Loading --------------------------------------------------------------------------- */

@@ -54,6 +54,17 @@ struct ks_cache_entry {
 	char last_error[256]; /* fetcher thread only */
 	int64_t last_error_at;
 	bool persisted; /* current is on disk */
+	/*
+	 * The current failure episode (fetcher thread only): failed attempts since the last
+	 * success, when the first of them happened, and the cause of the last one ("connect",
+	 * "http-500", a verdict name, ...). A failure is logged when it starts an episode or its
+	 * cause differs from the previous one; repeats are only counted (and logged at debug
+	 * level), and the success that ends the episode says how many there were. A responder
+	 * down for a day therefore costs one warning, not one per retry.
+	 */
+	unsigned fail_streak;
+	int64_t fail_since;
+	char fail_cause[32];
 };
 
 struct ks_cache;
@@ -84,6 +95,13 @@ KS_MUST_CHECK int ks_cache_submit(struct ks_cache *cache, struct ks_cache_entry 
 
 /* Record a failure that produced no response (connection refused, HTTP 500, ...). */
 void ks_cache_note_failure(struct ks_cache *cache, struct ks_cache_entry *entry, const char *why);
+/*
+ * The same, with a short stable cause ("connect", "timeout", "http-500") deciding whether it is
+ * logged (see fail_streak): why may vary between repeats ("timeout after 1001 ms") and cause
+ * must not. ks_cache_note_failure() uses why as the cause.
+ */
+void ks_cache_note_failure_cause(struct ks_cache *cache, struct ks_cache_entry *entry,
+				 const char *cause, const char *why);
 
 /*
  * Readers: take a reference to the published staple (NULL if none). Lock-free. The caller
