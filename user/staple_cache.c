@@ -30,6 +30,7 @@ struct ks_cache {
 	char *state_dir;
 	struct ks_clock clk; /* a copy: the caller's struct need not outlive the cache */
 	int64_t skew;
+	atomic_bool persist_down; /* the last write to state_dir failed (see note_persist) */
 	struct ks_cache_entry *
 		*entries; /* individually allocated: pointers handed out stay valid */
 	size_t n_entries, cap_entries;
@@ -245,6 +246,7 @@ struct ks_cache *ks_cache_new(const char *state_dir, const struct ks_clock *clk,
 	remove_stray_temps(cache->state_dir);
 	cache->clk = *clk;
 	cache->skew = skew;
+	atomic_init(&cache->persist_down, false);
 	return cache;
 fail:
 	ret = errno;
@@ -358,6 +360,35 @@ static int sync_dir(const char *dir)
 }
 
 /*
+ * state_dir trouble (full, read-only, gone) hits every certificate: the details of each failed
+ * write go to the error log only while state_dir is believed writable, and note_persist() says
+ * once per transition what it means. Without this a full disk logs one error per refresh of
+ * each certificate.
+ */
+static enum ks_log_level persist_level(struct ks_cache *cache)
+{
+	return atomic_load(&cache->persist_down) ? KS_LOG_DEBUG : KS_LOG_ERR;
+}
+
+static void note_persist(struct ks_cache *cache, struct ks_cache_entry *entry, int ret)
+{
+	if (ret == 0) {
+		if (atomic_exchange(&cache->persist_down, false))
+			ks_info("state_dir %s can be written again: OCSP responses are saved again "
+				"(those fetched meanwhile at their next refresh)",
+				cache->state_dir);
+		return;
+	}
+	STAT_INC(entry->stats.persist_failures);
+	if (atomic_exchange(&cache->persist_down, true))
+		return;
+	ks_err("state_dir %s %s: OCSP responses are kept in memory only (and still stapled) "
+	       "until it can be written again",
+	       cache->state_dir,
+	       ret == -ENOSPC || ret == -EDQUOT ? "is full" : "cannot be written");
+}
+
+/*
  * Atomically replace entry's state file with der: temporary file, fsync, rename, fsync of the
  * directory. A crash leaves the old file or the new one, never a torn one; a stray temporary
  * is cleaned by the next ks_cache_new(). Logs its own failures (the caller keeps the staple).
@@ -375,23 +406,25 @@ static int persist(struct ks_cache *cache, struct ks_cache_entry *entry, const u
 		 (long)getpid());
 	ret = write_temp(tmp, der, len, &what);
 	if (ret < 0) {
-		ks_log_cert(KS_LOG_ERR, name, "cannot save the OCSP response: %s %s: %s", what, tmp,
-			    strerror(-ret));
+		ks_log_cert(persist_level(cache), name, "cannot save the OCSP response: %s %s: %s",
+			    what, tmp, strerror(-ret));
 		goto fail;
 	}
 	if (ks_cache_test_hook_before_rename)
 		ks_cache_test_hook_before_rename(tmp);
 	if (rename(tmp, path) < 0) {
 		ret = -errno;
-		ks_log_cert(KS_LOG_ERR, name, "cannot save the OCSP response: rename %s to %s: %s",
-			    tmp, path, strerror(-ret));
+		ks_log_cert(persist_level(cache), name,
+			    "cannot save the OCSP response: rename %s to %s: %s", tmp, path,
+			    strerror(-ret));
 		goto fail;
 	}
 	ret = sync_dir(cache->state_dir);
 	if (ret < 0) {
 		/* The file is in place but may not survive a crash: report it, nothing to undo. */
-		ks_log_cert(KS_LOG_ERR, name, "saved %s but cannot fsync directory %s: %s", path,
-			    cache->state_dir, strerror(-ret));
+		ks_log_cert(persist_level(cache), name,
+			    "saved %s but cannot fsync directory %s: %s", path, cache->state_dir,
+			    strerror(-ret));
 		return ret;
 	}
 	ks_log_cert(KS_LOG_DEBUG, name, "saved the OCSP response to %s", path);
@@ -471,13 +504,17 @@ static void end_episode(struct ks_cache_entry *entry)
 	entry->fail_cause[0] = '\0';
 }
 
+/*
+ * prev_revoked: the staple replaced was a revocation too. The revocation is announced loudly
+ * once, when it is first seen; refreshing it every few hours is routine.
+ */
 static void log_published(const struct ks_cache_entry *entry, const struct ks_staple *st,
-			  const struct ks_ocsp_result *res, const char *source)
+			  const struct ks_ocsp_result *res, const char *source, bool prev_revoked)
 {
 	const char *name = entry->cert->name;
 	char t1[32], t2[32];
 
-	if (st->verdict == KS_V_REVOKED) {
+	if (st->verdict == KS_V_REVOKED && !prev_revoked) {
 		/* The truth is stapled, but an operator must hear about it loudly. */
 		ks_log_cert(KS_LOG_ERR, name,
 			    "certificate %s (%s) is REVOKED since %s, reason %s; stapling the "
@@ -514,6 +551,7 @@ int ks_cache_submit(struct ks_cache *cache, struct ks_cache_entry *entry, const 
 		    size_t len, struct ks_ocsp_result *res)
 {
 	struct ks_staple *cur, *st;
+	bool prev_revoked;
 	int64_t now;
 	char t1[32], t2[32];
 	int ret;
@@ -546,14 +584,14 @@ int ks_cache_submit(struct ks_cache *cache, struct ks_cache_entry *entry, const 
 	}
 	st = staple_new(der, len, res, now);
 	ENSURE(st, -ENOMEM);
+	prev_revoked = cur && cur->verdict == KS_V_REVOKED;
 	ret = persist(cache, entry, der, len);
-	if (ret < 0)
-		STAT_INC(entry->stats.persist_failures);
+	note_persist(cache, entry, ret);
 	entry->persisted = ret == 0;
 	publish(entry, st);
 	STAT_INC(entry->stats.successes);
 	end_episode(entry);
-	log_published(entry, st, res, "fetched");
+	log_published(entry, st, res, "fetched", prev_revoked);
 	return 1;
 }
 
@@ -686,7 +724,7 @@ int ks_cache_load(struct ks_cache *cache, struct ks_cache_entry *entry)
 	ENSURE_OUT(st, -ENOMEM);
 	entry->persisted = true;
 	publish(entry, st);
-	log_published(entry, st, &res, path);
+	log_published(entry, st, &res, path, false);
 	ret = 1;
 out:
 	free(der);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -171,5 +172,62 @@ Test(staple_cache_log, note_failure_without_cause_compares_the_text)
 	cr_assert_eq(count_lines(&e, "OCSP fetch failed: HTTP status 503", NULL), 1);
 	cr_assert(count_lines(&e, "nothing to staple yet", NULL) == 2);
 	cr_assert_eq(atomic_load(&e.entry[0]->stats.failures), 3);
+	lenv_fini(&e);
+}
+
+Test(staple_cache_log, revocation_is_announced_once)
+{
+	struct lenv e;
+
+	lenv_init(&e, "revoked", NULL);
+	cr_assert_eq(submit_fixture(&e, 0, "revoked.der"), 1);
+	cr_assert_eq(submit_fixture(&e, 0, "revoked.der"), 1);
+	cr_assert_eq(submit_fixture(&e, 0, "revoked.der"), 1);
+	cr_assert_eq(count_lines(&e, "error: [cert revoked]", "is REVOKED since", NULL), 1);
+	/* The refreshes are still visible, as routine lines. */
+	cr_assert_eq(count_lines(&e,
+				 "info: [cert revoked] stapling OCSP response (fetched): revoked",
+				 NULL),
+		     2);
+	cr_assert_eq(atomic_load(&e.entry[0]->stats.successes), 3);
+	lenv_fini(&e);
+}
+
+Test(staple_cache_log, unwritable_state_dir_is_reported_once_per_transition)
+{
+	struct ks_staple *st;
+	struct lenv e;
+	int k;
+
+	lenv_init(&e, "ecdsa", "rsa");
+	/* state_dir replaced by a file: every write fails (ENOTDIR), whoever writes. */
+	cr_assert_eq(rmdir(e.state), 0);
+	cr_assert_eq(close(creat(e.state, 0600)), 0);
+	for (k = 0; k < 3; k++) {
+		cr_assert_eq(submit_fixture(&e, 0, "good.der"), 1);
+		cr_assert_eq(submit_fixture(&e, 1, "good-rsa.der"), 1);
+	}
+	cr_assert_eq(count_lines(&e, "kept in memory only", "cannot be written", e.state, NULL), 1);
+	cr_assert_eq(count_lines(&e, "cannot save the OCSP response", NULL), 1);
+	cr_assert_eq(atomic_load(&e.entry[0]->stats.persist_failures), 3);
+	cr_assert_eq(atomic_load(&e.entry[1]->stats.persist_failures), 3);
+	cr_assert_not(e.entry[0]->persisted);
+	/* ...and the staples are served from memory meanwhile. */
+	st = ks_staple_acquire(e.entry[1]);
+	cr_assert_not_null(st);
+	ks_staple_release(st);
+
+	cr_assert_eq(unlink(e.state), 0);
+	cr_assert_eq(mkdir(e.state, 0700), 0);
+	cr_assert_eq(submit_fixture(&e, 0, "good.der"), 1);
+	cr_assert_eq(submit_fixture(&e, 1, "good-rsa.der"), 1);
+	cr_assert_eq(count_lines(&e, "info: state_dir", "can be written again", NULL), 1);
+	cr_assert(e.entry[0]->persisted && e.entry[1]->persisted);
+
+	/* The next failure is a new transition. */
+	ks_test_rmdir(e.state);
+	cr_assert_eq(close(creat(e.state, 0600)), 0);
+	cr_assert_eq(submit_fixture(&e, 0, "good.der"), 1);
+	cr_assert_eq(count_lines(&e, "kept in memory only", NULL), 2);
 	lenv_fini(&e);
 }
