@@ -58,6 +58,29 @@ seed_tlsfeature() {
 	printf '\x31\x03\x02\x01\x05' >"$d/set.der"
 }
 
+seed_http_response() {
+	# The layout is described in tests/fuzz/http_response_fuzz.c: a 16-byte header (status,
+	# flags, Content-Length, body length, max_body, reason buffer length), then the
+	# Content-Type value. The committed seeds (tests/fuzz/corpus/http_response/) were written
+	# by this function; keep the two in step.
+	local d=$1
+	hdr() {
+		python3 -c 'import struct, sys
+sys.stdout.buffer.write(struct.pack(">HBIIIB", *map(int, sys.argv[1:])))' "$@"
+	}
+	{ hdr 200 5 1500 1500 65536 255; printf 'application/ocsp-response'; } >"$d/ok"
+	{ hdr 200 1 0 1500 65536 255; printf 'Application/OCSP-Response; charset=binary'; } >"$d/params"
+	{ hdr 200 1 0 900 65536 255; printf '\t application/ocsp-response \t;q=1'; } >"$d/ows"
+	{ hdr 200 5 48 48 65536 255; printf 'text/html'; } >"$d/html"
+	{ hdr 500 5 15 15 65536 255; printf 'text/plain'; } >"$d/500"
+	{ hdr 302 5 0 0 65536 255; printf 'application/ocsp-response'; } >"$d/redirect"
+	hdr 200 9 0 1500 65536 255 >"$d/no_ctype"
+	{ hdr 200 6 10485760 65536 65536 255; printf 'application/ocsp-response'; } >"$d/big"
+	{ hdr 200 1 0 0 65536 255; printf 'application/ocsp-response'; } >"$d/empty"
+	{ hdr 200 0 0 700 65536 255; printf 'application/ocsp-response'; } >"$d/cut_short"
+	{ hdr 200 5 1500 1500 65536 8; printf 'application/ocsp-responsex'; } >"$d/short_reason"
+}
+
 # BPF skeletons, in case a module includes one (they live in build/).
 for b in bpf/*.bpf.c; do
 	[ -e "$b" ] || continue

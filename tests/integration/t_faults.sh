@@ -19,7 +19,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 # shellcheck source=serve_lib.sh disable=SC1091
 . "$here/serve_lib.sh"
-# shellcheck disable=SC2016 # eval'd conditions are single-quoted on purpose
 
 command -v gnutls-cli >/dev/null || skip "gnutls-cli is missing (apt-get install gnutls-bin)"
 LEAF=$P/leaf/ecdsa
@@ -137,6 +136,12 @@ wait_for() { # wait_for SECONDS CMD...: until CMD succeeds
 	done
 	return 1
 }
+state_differs() { ! cmp -s "$(state_file)" "$1"; }
+have_state() { [ -n "$(state_file)" ]; }
+state_good() {
+	"$KSTAPLE" verify --cert "$LEAF/cert.pem" --issuer "$I/ca.crt" --response "$(state_file)" \
+		>/dev/null 2>&1
+}
 ks_log_has() { since "$KS_LOG" "$1" | grep -qE "$2"; }
 mode_seen() { [ "$(count_mode "$1" "$2")" -ge "$3" ]; }
 
@@ -176,7 +181,7 @@ fault() {
 		since "$KS_LOG" "$off" >&2
 		fail "$name: kstaple did not recover"
 	}
-	wait_for 5 eval '! cmp -s "$(state_file)" "$T/$name.last-good.der"' ||
+	wait_for 5 state_differs "$T/$name.last-good.der" ||
 		fail "$name: no new staple published after recovery"
 	lines=$(cause_lines "$off")
 	[ "$(grep -c . <<<"$lines")" = 1 ] || {
@@ -206,7 +211,7 @@ grep -q "OCSP fetch failed: connection refused; nothing to staple yet" <<<"$line
 echo "down-at-start-recovering" >"$T/phase"
 set_mode good
 wait_for 10 ks_log_has 0 "accepted again after" || fail "down at start: kstaple did not recover"
-wait_for 5 eval '[ -n "$(state_file)" ]' || fail "down at start: no staple stored"
+wait_for 5 have_state || fail "down at start: no staple stored"
 n=$(recovered_after 0)
 [ "$n" -ge 3 ] || fail "down at start: $n failed attempts counted, want >= 3"
 echo "    cause logged once, $n failed attempts counted, recovered"
@@ -242,7 +247,7 @@ rc=0
 	fail "revoked: the revocation was not announced exactly once"
 echo "revoked-recovering" >"$T/phase"
 set_mode good
-wait_for 10 eval '"$KSTAPLE" verify --cert "$LEAF/cert.pem" --issuer "$I/ca.crt" --response "$(state_file)" >/dev/null 2>&1' ||
+wait_for 10 state_good ||
 	fail "revoked: no good staple after the responder said good again"
 sleep 1
 
