@@ -313,8 +313,33 @@ enum ks_http_err ks_http_judge_head(long status, const char *content_type)
 			snprintf(why, why_len, __VA_ARGS__); \
 	} while (0)
 
+/*
+ * Bytes from the responder (a Content-Type value, bits of a bad status line in curl's message)
+ * end up in log lines and JSON: anything but printable ASCII becomes '?', so a responder can
+ * neither forge a log line nor send terminal escapes to whoever reads it.
+ */
+static void make_printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			*s = '?';
+}
+
+static enum ks_http_err judge(const struct ks_http_response *r, int64_t max_body, char *why,
+			      size_t why_len);
+
 enum ks_http_err ks_http_judge(const struct ks_http_response *r, int64_t max_body, char *why,
 			       size_t why_len)
+{
+	enum ks_http_err e = judge(r, max_body, why, why_len);
+
+	if (why && why_len)
+		make_printable(why);
+	return e;
+}
+
+static enum ks_http_err judge(const struct ks_http_response *r, int64_t max_body, char *why,
+			      size_t why_len)
 {
 	const char *ct = r->content_type;
 
@@ -489,6 +514,7 @@ static void complete(struct ks_http_req *r, CURLcode code)
 		judge_response(r, code, &res);
 	else
 		judge_transport(r, code, &res);
+	make_printable(res.error);
 	r->done(&res, r->arg);
 	req_free(r);
 }

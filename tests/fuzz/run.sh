@@ -79,6 +79,8 @@ sys.stdout.buffer.write(struct.pack(">HBIIIB", *map(int, sys.argv[1:])))' "$@"
 	{ hdr 200 1 0 0 65536 255; printf 'application/ocsp-response'; } >"$d/empty"
 	{ hdr 200 0 0 700 65536 255; printf 'application/ocsp-response'; } >"$d/cut_short"
 	{ hdr 200 5 1500 1500 65536 8; printf 'application/ocsp-responsex'; } >"$d/short_reason"
+	# Found by this target: the reason quoted the Content-Type with its escape sequence.
+	{ hdr 200 5 1500 1500 65536 255; printf 'application/ocsp-response\x1b[2J'; } >"$d/escape"
 }
 
 # BPF skeletons, in case a module includes one (they live in build/).
