@@ -5,9 +5,10 @@
 #   tests/fuzz/run.sh SECONDS [TARGET...]      (make fuzz FUZZ_SECONDS=N)
 #
 # Each target NAME_fuzz.c links with every user/*.c except main.c, built with
-# clang -fsanitize=fuzzer,address,undefined. Its corpus is tests/fuzz/corpus/NAME/ (committed
-# seeds, read only) plus build/fuzz/corpus/NAME/ (where libFuzzer writes what it finds, seeded
-# by seed_NAME below). Crashes go to build/fuzz/artifacts/. Fixtures: $KS_FIXTURES, or
+# clang -fsanitize=fuzzer,address,undefined (the modules compiled once, into OUT/obj). Its
+# corpus is tests/fuzz/corpus/NAME/ (committed seeds, read only) plus OUT/corpus/NAME/ (where
+# libFuzzer writes what it finds, seeded by seed_NAME below). Crashes go to OUT/artifacts/.
+# OUT is $FUZZ_OUT, default build/fuzz. Fixtures: $KS_FIXTURES, or
 # build/fuzz/fixtures made by scripts/mkfixtures.sh (remade when older than a day).
 # Exit status: 0 when every target ran clean, 1 otherwise.
 set -euo pipefail
@@ -20,7 +21,7 @@ secs=$1
 shift
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-out=build/fuzz
+out=${FUZZ_OUT:-build/fuzz}
 CLANG=${CLANG:-clang}
 mkdir -p "$out/corpus" "$out/artifacts"
 
@@ -102,6 +103,24 @@ if [ ${#targets[@]} -eq 0 ]; then
 	for f in tests/fuzz/*_fuzz.c; do targets+=("$(basename "$f" _fuzz.c)"); done
 fi
 
+cflags=(-std=gnu11 -g -O1 -fno-sanitize-recover=all -fno-omit-frame-pointer -D_GNU_SOURCE
+	-DKS_VERSION='"fuzz"' -Iinclude -Ibuild "${pkg_cflags[@]}")
+
+# The agent's modules are compiled once (instrumented, without libFuzzer's main) and shared by
+# every target: rebuilt when the source or any header is newer. Two compilers at a time.
+mkdir -p "$out/obj"
+objs=()
+for s in "${srcs[@]}"; do
+	o=$out/obj/$(basename "$s" .c).o
+	objs+=("$o")
+	if [ -f "$o" ] && [ -z "$(find "$s" include -newer "$o" -name '*.[ch]' -print -quit)" ]; then
+		continue
+	fi
+	while [ "$(jobs -rp | wc -l)" -ge 2 ]; do wait -n || exit 1; done
+	"$CLANG" "${cflags[@]}" -fsanitize=fuzzer-no-link,address,undefined -c "$s" -o "$o" &
+done
+while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || exit 1; done
+
 fail=0
 for t in "${targets[@]}"; do
 	src=tests/fuzz/${t}_fuzz.c
@@ -110,16 +129,15 @@ for t in "${targets[@]}"; do
 		exit 64
 	}
 	echo "fuzz: building $t"
-	"$CLANG" -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-fno-omit-frame-pointer -D_GNU_SOURCE -DKS_VERSION='"fuzz"' \
-		-DKS_FUZZ_FIXTURES="\"$KS_FIXTURES\"" -Iinclude -Ibuild "${pkg_cflags[@]}" \
-		"$src" "${srcs[@]}" "${pkg_libs[@]}" -lpthread -o "$out/$t"
+	"$CLANG" "${cflags[@]}" -fsanitize=fuzzer,address,undefined \
+		-DKS_FUZZ_FIXTURES="\"$KS_FIXTURES\"" "$src" "${objs[@]}" "${pkg_libs[@]}" -lpthread \
+		-o "$out/$t"
 	work=$out/corpus/$t
 	seeds=tests/fuzz/corpus/$t
 	mkdir -p "$work" "$seeds"
 	if declare -F "seed_$t" >/dev/null; then "seed_$t" "$work"; fi
 	echo "fuzz: running $t for ${secs}s"
-	if ! "./$out/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+	if ! "$out/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
 		-print_final_stats=1 -artifact_prefix="$out/artifacts/$t-" "$work" "$seeds" \
 		>"$out/$t.log" 2>&1; then
 		echo "fuzz: $t FAILED, see $out/$t.log and $out/artifacts/" >&2
