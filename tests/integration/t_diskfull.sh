@@ -88,4 +88,5 @@ done
 grep -q "state_dir full\|kept in memory" <(since) && fail "still reporting a full state_dir"
 stop_kstaple
 umount "$T/state"
+! grep -E "Sanitizer|runtime error:" "$KS_LOG" || fail "sanitizer report in kstaple's log"
 echo ok

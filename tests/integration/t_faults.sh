@@ -277,4 +277,7 @@ done
 grep -q "^revoked gnutls revoked" "$T/clients.log" || fail "revoked: no client saw the revocation"
 grep -E "^revoked (gnutls|s_client) " "$T/clients.log" | grep -qv " revoked " &&
 	fail "revoked: a client got a good staple after the revocation was published"
+stop_kstaple
+# Under SANITIZE=address,undefined (KSTAPLE=build/san/kstaple) any report lands in the log.
+! grep -E "Sanitizer|runtime error:" "$KS_LOG" || fail "sanitizer report in kstaple's log"
 echo ok
