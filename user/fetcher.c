@@ -290,21 +290,15 @@ static void attempt_done(struct ks_fetcher *f, struct fcert *c, bool success)
 }
 
 /*
- * No response to judge: the cache records why, and keeps the published staple. The cause is
- * the error's class, not its text ("timeout after 1003 ms" varies): the cache logs a failure
- * only when the class changes, and a responder that keeps failing the same way is just counted.
+ * No response to judge: the cache records why, and keeps the published staple. It logs a
+ * failure only when its class changes: a responder that keeps failing the same way is counted.
  */
 static void fail_attempt(struct ks_fetcher *f, struct fcert *c)
 {
-	char cause[32];
-
-	if (c->res.outcome != KS_FETCH_HTTP_ERROR)
-		snprintf(cause, sizeof(cause), "%s", ks_fetch_outcome_name(c->res.outcome));
-	else if (c->res.http_err == KS_HTTP_ERR_STATUS)
-		snprintf(cause, sizeof(cause), "http-%ld", c->res.http_status);
-	else
-		snprintf(cause, sizeof(cause), "%s", ks_http_err_name(c->res.http_err));
-	ks_cache_note_failure_cause(f->cache, c->entry, cause, c->res.detail);
+	ks_cache_note_http_failure(f->cache, c->entry,
+				   c->res.outcome == KS_FETCH_HTTP_ERROR ? c->res.http_err
+									 : KS_HTTP_ERR_LOCAL,
+				   c->res.detail);
 	attempt_done(f, c, false);
 }
 

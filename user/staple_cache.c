@@ -595,18 +595,23 @@ int ks_cache_submit(struct ks_cache *cache, struct ks_cache_entry *entry, const 
 	return 1;
 }
 
-void ks_cache_note_failure_cause(struct ks_cache *cache, struct ks_cache_entry *entry,
-				 const char *cause, const char *why)
+void ks_cache_note_failure(struct ks_cache *cache, struct ks_cache_entry *entry, const char *why)
+{
+	ks_cache_note_http_failure(cache, entry, KS_HTTP_ERR_LOCAL, why);
+}
+
+void ks_cache_note_http_failure(struct ks_cache *cache, struct ks_cache_entry *entry,
+				enum ks_http_err err, const char *why)
 {
 	if (!cache || !entry)
 		return;
 	set_last_error(cache, entry, "%s", why ? why : "unknown error");
-	note_episode(entry, cause ? cause : entry->last_error, "OCSP fetch failed");
-}
-
-void ks_cache_note_failure(struct ks_cache *cache, struct ks_cache_entry *entry, const char *why)
-{
-	ks_cache_note_failure_cause(cache, entry, why, why);
+	/* "HTTP status 500" and "HTTP status 503" are different news; timeouts of 1001 and
+	 * 1003 ms are not. */
+	note_episode(entry,
+		     err == KS_HTTP_ERR_STATUS || err == KS_HTTP_ERR_LOCAL ? entry->last_error
+									   : ks_http_err_name(err),
+		     "OCSP fetch failed");
 }
 
 /* ---- Loading --------------------------------------------------------------------------- */

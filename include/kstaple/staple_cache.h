@@ -22,6 +22,7 @@
 
 #include "kstaple/cert_store.h"
 #include "kstaple/clock.h"
+#include "kstaple/http_fetch.h"
 #include "kstaple/ocsp_verify.h"
 
 /* Immutable once published. */
@@ -93,15 +94,16 @@ KS_MUST_CHECK int ks_cache_load(struct ks_cache *cache, struct ks_cache_entry *e
 KS_MUST_CHECK int ks_cache_submit(struct ks_cache *cache, struct ks_cache_entry *entry,
 				  const uint8_t *der, size_t len, struct ks_ocsp_result *res);
 
-/* Record a failure that produced no response (connection refused, HTTP 500, ...). */
-void ks_cache_note_failure(struct ks_cache *cache, struct ks_cache_entry *entry, const char *why);
 /*
- * The same, with a short stable cause ("connect", "timeout", "http-500") deciding whether it is
- * logged (see fail_streak): why may vary between repeats ("timeout after 1001 ms") and cause
- * must not. ks_cache_note_failure() uses why as the cause.
+ * Record a failure that produced no response (connection refused, HTTP 500, ...): err is its
+ * class (KS_HTTP_ERR_LOCAL when the request could not even start). The class, not the text
+ * ("timeout after 1003 ms" varies), decides whether it is logged (see fail_streak); for
+ * KS_HTTP_ERR_STATUS and KS_HTTP_ERR_LOCAL the text is the class ("HTTP status 500").
+ * ks_cache_note_failure() is KS_HTTP_ERR_LOCAL.
  */
-void ks_cache_note_failure_cause(struct ks_cache *cache, struct ks_cache_entry *entry,
-				 const char *cause, const char *why);
+void ks_cache_note_failure(struct ks_cache *cache, struct ks_cache_entry *entry, const char *why);
+void ks_cache_note_http_failure(struct ks_cache *cache, struct ks_cache_entry *entry,
+				enum ks_http_err err, const char *why);
 
 /*
  * Readers: take a reference to the published staple (NULL if none). Lock-free. The caller

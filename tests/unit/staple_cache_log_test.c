@@ -126,7 +126,7 @@ Test(staple_cache_log, repeated_failures_are_logged_once_and_counted)
 
 		/* The text varies between retries, the cause does not. */
 		snprintf(why, sizeof(why), "timeout: no complete response after %d ms", 1000 + k);
-		ks_cache_note_failure_cause(e.cache, e.entry[0], "timeout", why);
+		ks_cache_note_http_failure(e.cache, e.entry[0], KS_HTTP_ERR_TIMEOUT, why);
 	}
 	cr_assert_eq(count_lines(&e, "warning: [cert ecdsa] OCSP fetch failed: timeout", NULL), 1);
 	cr_assert_eq(atomic_load(&e.entry[0]->stats.failures), 5);
@@ -135,7 +135,8 @@ Test(staple_cache_log, repeated_failures_are_logged_once_and_counted)
 
 	/* Another cause within the same episode is news: logged once too. */
 	for (k = 0; k < 3; k++)
-		ks_cache_note_failure_cause(e.cache, e.entry[0], "http-500", "HTTP status 500");
+		ks_cache_note_http_failure(e.cache, e.entry[0], KS_HTTP_ERR_STATUS,
+					   "HTTP status 500");
 	cr_assert_eq(count_lines(&e, "OCSP fetch failed: HTTP status 500", NULL), 1);
 	for (k = 0; k < 3; k++)
 		cr_assert_eq(submit_fixture(&e, 0, "expired.der"), 0);
@@ -155,12 +156,12 @@ Test(staple_cache_log, repeated_failures_are_logged_once_and_counted)
 	cr_assert_eq(count_lines(&e, "accepted again", NULL), 1);
 
 	/* A new episode is logged again. */
-	ks_cache_note_failure_cause(e.cache, e.entry[0], "timeout", "timeout");
+	ks_cache_note_http_failure(e.cache, e.entry[0], KS_HTTP_ERR_TIMEOUT, "timeout");
 	cr_assert_eq(count_lines(&e, "OCSP fetch failed: timeout", NULL), 2);
 	lenv_fini(&e);
 }
 
-Test(staple_cache_log, note_failure_without_cause_compares_the_text)
+Test(staple_cache_log, status_and_local_failures_compare_the_text)
 {
 	struct lenv e;
 
@@ -168,10 +169,13 @@ Test(staple_cache_log, note_failure_without_cause_compares_the_text)
 	ks_cache_note_failure(e.cache, e.entry[0], "connection refused");
 	ks_cache_note_failure(e.cache, e.entry[0], "connection refused");
 	ks_cache_note_failure(e.cache, e.entry[0], "HTTP status 503");
+	ks_cache_note_http_failure(e.cache, e.entry[0], KS_HTTP_ERR_STATUS, "HTTP status 503");
+	ks_cache_note_http_failure(e.cache, e.entry[0], KS_HTTP_ERR_STATUS, "HTTP status 500");
 	cr_assert_eq(count_lines(&e, "OCSP fetch failed: connection refused", NULL), 1);
 	cr_assert_eq(count_lines(&e, "OCSP fetch failed: HTTP status 503", NULL), 1);
-	cr_assert(count_lines(&e, "nothing to staple yet", NULL) == 2);
-	cr_assert_eq(atomic_load(&e.entry[0]->stats.failures), 3);
+	cr_assert_eq(count_lines(&e, "OCSP fetch failed: HTTP status 500", NULL), 1);
+	cr_assert_eq(count_lines(&e, "nothing to staple yet", NULL), 3);
+	cr_assert_eq(atomic_load(&e.entry[0]->stats.failures), 5);
 	lenv_fini(&e);
 }
 
