@@ -65,6 +65,22 @@ start_backend faults
 STARTUP_WAIT_MS=1500 write_conf ecdsa "connect_timeout = 500ms\ntimeout = 1s
 min_delay = 1s\nbackoff_base = 1s\nbackoff_max = 2s
 refresh_fraction = 0.01\njitter = 0\nmin_before_expiry = 0"
+# The agent's own counters, where it has them (/metrics, from the metrics branch): every
+# failed attempt must be counted under its reason. Without them, the count in the line that
+# ends the episode is what is checked (the cache's fail_streak, incremented with its failure
+# counter).
+METRICS=
+if "$KSTAPLE" check-config --keys 2>/dev/null | grep -q "metrics_listen"; then
+	MPORT=$(free_port)
+	METRICS=http://127.0.0.1:$MPORT/metrics
+	sed -i "/^\[kstaple\]/a metrics_listen = 127.0.0.1:$MPORT" "$T/kstaple.conf"
+fi
+# failures_counted REASON: kstaple_ocsp_fetches_total for ecdsa, failures for REASON.
+failures_counted() {
+	curl -s --max-time 5 "$METRICS" | awk -v r="reason=\"$1\"" '
+		/^kstaple_ocsp_fetches_total\{/ && /cert="ecdsa"/ && /result="failure"/ &&
+			index($0, r) { v = $NF } END { print v + 0 }'
+}
 start_kstaple
 
 # ---- clients --------------------------------------------------------------------------------
@@ -150,10 +166,12 @@ recovered_after() {
 	since "$KS_LOG" "$1" | sed -n 's/.*\[cert ecdsa\] OCSP responses are accepted again after \([0-9]*\) failed attempts.*/\1/p'
 }
 
-# fault NAME MODE CAUSE: one phase of the matrix, from a good staple back to a new good one.
+# fault NAME MODE CAUSE REASON: one phase of the matrix, from a good staple back to a new
+# good one. CAUSE: what the log must say; REASON: the counter's reason label.
 fault() {
-	local name=$1 mode=$2 cause=$3 off soff lines n reqs
+	local name=$1 mode=$2 cause=$3 reason=$4 off soff lines n reqs m0=0 m1
 	step "$name"
+	[ -z "$METRICS" ] || m0=$(failures_counted "$reason")
 	off=$(wc -l <"$KS_LOG")
 	soff=$(wc -l <"$SW/log")
 	echo "$name-switching" >"$T/phase"
@@ -197,6 +215,12 @@ fault() {
 		reqs=$(count_mode "$mode" "$soff")
 		[ "$n" = "$reqs" ] || fail "$name: $n failed attempts counted, the responder saw $reqs"
 	fi
+	if [ -n "$METRICS" ]; then
+		m1=$(failures_counted "$reason")
+		[ "$((m1 - m0))" = "$n" ] ||
+			fail "$name: /metrics counted $((m1 - m0)) failures ($reason), want $n"
+		echo "    /metrics: $((m1 - m0)) failures with reason $reason"
+	fi
 	echo "    cause logged once, $n failed attempts counted, recovered"
 }
 
@@ -214,21 +238,24 @@ wait_for 10 ks_log_has 0 "accepted again after" || fail "down at start: kstaple 
 wait_for 5 have_state || fail "down at start: no staple stored"
 n=$(recovered_after 0)
 [ "$n" -ge 3 ] || fail "down at start: $n failed attempts counted, want >= 3"
+if [ -n "$METRICS" ]; then
+	[ "$(failures_counted connect)" = "$n" ] || fail "down at start: /metrics disagrees"
+fi
 echo "    cause logged once, $n failed attempts counted, recovered"
 sleep 1.5
 
-fault down-after-good down "OCSP fetch failed: connection refused; still stapling"
-fault slow slow "OCSP fetch failed: timeout"
-fault http-500 500 "OCSP fetch failed: HTTP status 500"
-fault html html "OCSP fetch failed: wrong content type 'text/html'"
-fault 10MiB big "OCSP fetch failed: body over 65536 bytes"
-fault garbage garbage "rejected OCSP response: the response is not a well-formed DER"
-fault expired der:expired "rejected OCSP response: nextUpdate is in the past"
-fault not-yet-valid der:notyet "rejected OCSP response: thisUpdate is in the future"
-fault wrong-signer der:wrongkey "rejected OCSP response: the response is signed by neither"
-fault delegate-no-eku der:delegate-noeku "rejected OCSP response: the delegated responder certificate lacks id-kp-OCSPSigning"
-fault wrong-certid der:othercert "rejected OCSP response: the response is about another certificate"
-fault two-responses der:two "rejected OCSP response: the response holds more than one SingleResponse"
+fault down-after-good down "OCSP fetch failed: connection refused; still stapling" connect
+fault slow slow "OCSP fetch failed: timeout" timeout
+fault http-500 500 "OCSP fetch failed: HTTP status 500" http-status
+fault html html "OCSP fetch failed: wrong content type 'text/html'" content-type
+fault 10MiB big "OCSP fetch failed: body over 65536 bytes" too-large
+fault garbage garbage "rejected OCSP response: the response is not a well-formed DER" malformed
+fault expired der:expired "rejected OCSP response: nextUpdate is in the past" expired
+fault not-yet-valid der:notyet "rejected OCSP response: thisUpdate is in the future" not-yet-valid
+fault wrong-signer der:wrongkey "rejected OCSP response: the response is signed by neither" untrusted-signer
+fault delegate-no-eku der:delegate-noeku "rejected OCSP response: the delegated responder certificate lacks id-kp-OCSPSigning" delegate-no-eku
+fault wrong-certid der:othercert "rejected OCSP response: the response is about another certificate" certid-mismatch
+fault two-responses der:two "rejected OCSP response: the response holds more than one SingleResponse" multiple-responses
 
 # Revoked: an authentic answer, stapled as it is (clients must learn it), announced once.
 step "revoked"
