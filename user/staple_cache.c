@@ -560,6 +560,7 @@ int ks_cache_submit(struct ks_cache *cache, struct ks_cache_entry *entry, const 
 	now = ks_now(&cache->clk);
 	ret = verify(cache, entry, der, len, now, res);
 	if (ret < 0) {
+		STAT_INC(entry->stats.local_failures);
 		set_last_error(cache, entry, "cannot verify: %s", strerror(-ret));
 		note_episode(entry, "verify-error", "cannot verify the OCSP response");
 		return ret;
@@ -575,6 +576,7 @@ int ks_cache_submit(struct ks_cache *cache, struct ks_cache_entry *entry, const 
 	cur = atomic_load(&entry->current);
 	if (cur && res->this_update < cur->this_update) {
 		/* A responder behind a stale cache or load balancer: never go back in time. */
+		STAT_INC(entry->stats.stale);
 		set_last_error(cache, entry,
 			       "response older than the published response (thisUpdate %s < %s)",
 			       ks_fmt_time(res->this_update, t1, sizeof(t1)),
@@ -605,6 +607,11 @@ void ks_cache_note_http_failure(struct ks_cache *cache, struct ks_cache_entry *e
 {
 	if (!cache || !entry)
 		return;
+	/* Our own trouble (no memory, no request) is not the responder's: counted apart. */
+	if (err > KS_HTTP_OK && err < KS_HTTP_ERR__COUNT && err != KS_HTTP_ERR_LOCAL)
+		STAT_INC(entry->stats.http_failures[err]);
+	else
+		STAT_INC(entry->stats.local_failures);
 	set_last_error(cache, entry, "%s", why ? why : "unknown error");
 	/* "HTTP status 500" and "HTTP status 503" are different news; timeouts of 1001 and
 	 * 1003 ms are not. */

@@ -35,12 +35,18 @@ struct ks_staple {
 	uint8_t der[]; /* the DER OCSPResponse, as stapled */
 };
 
-/* Counters are written by the fetcher thread and read by anyone (relaxed atomics). */
+/*
+ * Counters are written by the fetcher thread and read by anyone (relaxed atomics). failures is
+ * the sum of the reasons: rejected[] + http_failures[] + stale + local_failures.
+ */
 struct ks_cache_stats {
 	atomic_uint_fast64_t successes;		    /* stapleable responses accepted */
 	atomic_uint_fast64_t failures;		    /* fetches or responses rejected, all reasons */
 	atomic_uint_fast64_t rejected[KS_V__COUNT]; /* rejections by verdict */
-	atomic_uint_fast64_t persist_failures;	    /* could not write state_dir */
+	atomic_uint_fast64_t http_failures[KS_HTTP_ERR__COUNT]; /* no usable HTTP response */
+	atomic_uint_fast64_t stale;	       /* older than the published response: ignored */
+	atomic_uint_fast64_t local_failures;   /* could not verify or start a request (ENOMEM...) */
+	atomic_uint_fast64_t persist_failures; /* could not write state_dir */
 };
 
 struct ks_cache_entry {
