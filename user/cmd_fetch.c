@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kstaple/cert_pool.h"
 #include "kstaple/cert_store.h"
 #include "kstaple/clock.h"
 #include "kstaple/config.h"
@@ -31,8 +32,9 @@ struct fetch_run {
 	struct ks_cache *cache;
 	struct ks_loop *loop;
 	struct ks_fetcher *f;
-	size_t *fidx; /* cert i -> fetcher index, SIZE_MAX when not added */
-	bool started; /* the pass: begins while certificates are still loading */
+	struct ks_cert_pool *pool; /* intermediates shared while loading */
+	size_t *fidx;		   /* cert i -> fetcher index, SIZE_MAX when not added */
+	bool started;		   /* the pass: begins while certificates are still loading */
 	bool done;
 	bool json;
 	int64_t load_ms;    /* configuration, certificates, stored staples */
@@ -91,7 +93,8 @@ static int load(struct fetch_run *run, const char *only)
 	run->certs = calloc(run->cfg->n_certs + 1, sizeof(*run->certs));
 	run->confs = calloc(run->cfg->n_certs + 1, sizeof(*run->confs));
 	run->fidx = calloc(run->cfg->n_certs + 1, sizeof(*run->fidx));
-	ENSURE(run->certs && run->confs && run->fidx, -ENOMEM);
+	run->pool = ks_cert_pool_new();
+	ENSURE(run->certs && run->confs && run->fidx && run->pool, -ENOMEM);
 	for (i = 0; i < run->cfg->n_certs; i++) {
 		const struct ks_cert_conf *cc = &run->cfg->certs[i];
 
@@ -102,7 +105,8 @@ static int load(struct fetch_run *run, const char *only)
 		run->fidx[k] = SIZE_MAX;
 		/* Fetching needs no private key: not reading thousands of them keeps start-up
 		 * fast. ks_cert_load logs why a load fails, naming the certificate and file. */
-		if (ks_cert_load_conf(run->cfg, cc, false, now, &run->certs[k]) < 0)
+		if (ks_cert_load_conf_pooled(run->cfg, cc, false, now, run->pool, &run->certs[k]) <
+		    0)
 			continue;
 		ret = ks_cache_add(run->cache, run->certs[k], &e);
 		if (ret < 0)
@@ -123,6 +127,9 @@ static int load(struct fetch_run *run, const char *only)
 			TRY(ks_loop_run_once(run->loop, 0));
 		}
 	}
+	/* The certificates hold their own references to what they share. */
+	ks_cert_pool_free(run->pool);
+	run->pool = NULL;
 	return start_pass(run);
 }
 
@@ -293,6 +300,7 @@ static void cleanup(struct fetch_run *run)
 {
 	size_t k;
 
+	ks_cert_pool_free(run->pool);
 	ks_fetcher_free(run->f);
 	ks_loop_free(run->loop);
 	/* Entries reference their certificates: the cache goes first. */

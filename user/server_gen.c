@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kstaple/cert_pool.h"
 #include "kstaple/log.h"
 #include "server_internal.h"
 
@@ -59,7 +60,7 @@ void ks_gen_unref(struct gen *g)
 		gen_free(g);
 }
 
-static int load_certs(struct gen *g, const struct ks_clock *clk)
+static int load_certs(struct gen *g, const struct ks_clock *clk, struct ks_cert_pool *pool)
 {
 	const struct ks_config *cfg = g->cfg;
 
@@ -70,7 +71,7 @@ static int load_certs(struct gen *g, const struct ks_clock *clk)
 		const struct ks_cert_conf *cc = &cfg->certs[i];
 		struct ks_tls_cert *tc = &g->tcs[i];
 
-		TRY(ks_cert_load_conf(cfg, cc, true, ks_now(clk), &g->certs[i]));
+		TRY(ks_cert_load_conf_pooled(cfg, cc, true, ks_now(clk), pool, &g->certs[i]));
 		g->n_certs++;
 		tc->cert = g->certs[i];
 		tc->policy = cc->must_staple;
@@ -122,6 +123,7 @@ struct gen *ks_gen_new(struct ks_config *cfg, const struct ks_clock *clk,
 		       struct ks_ticket_keys *keys, unsigned id)
 {
 	struct gen *g = calloc(1, sizeof(*g));
+	struct ks_cert_pool *pool = NULL;
 	int ret;
 
 	if (!g) {
@@ -133,7 +135,13 @@ struct gen *ks_gen_new(struct ks_config *cfg, const struct ks_clock *clk,
 	g->cfg = cfg;
 	g->cache = ks_cache_new(cfg->state_dir, clk, cfg->fetch.skew);
 	ENSURE_OUT(g->cache, -errno);
-	TRY_OUT(load_certs(g, clk));
+	/* Intermediates shared by many chains are parsed once (cert_pool.h). */
+	pool = ks_cert_pool_new();
+	ENSURE_OUT(pool, -ENOMEM);
+	ret = load_certs(g, clk, pool);
+	ks_cert_pool_free(pool);
+	if (ret < 0)
+		goto out;
 	g->lsn = calloc(cfg->n_listeners, sizeof(*g->lsn));
 	ENSURE_OUT(g->lsn, -ENOMEM);
 	for (size_t i = 0; i < cfg->n_listeners; i++)
