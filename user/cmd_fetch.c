@@ -22,7 +22,6 @@
 #include "kstaple/staple_cache.h"
 
 #define PROGRESS_MIN_CERTS 20
-#define LOAD_BATCH	   64 /* certificates loaded between two turns of the loop */
 
 struct fetch_run {
 	struct ks_config *cfg;
@@ -119,13 +118,14 @@ static int load(struct fetch_run *run, const char *only)
 			continue;
 		run->fidx[k] = ks_fetcher_count(run->f) - 1;
 		/*
-		 * Loading a certificate costs about as much as fetching its response: start
-		 * the pass early and let responses come in while the rest loads.
+		 * Loading a certificate costs about as much as fetching its response: the pass
+		 * starts with the first one, and the loop turns (one non-blocking io_uring_enter)
+		 * after each: a request needs several turns (connect, send, read, hand the body to
+		 * a worker), so turning only every 64 certificates starved the pass until loading
+		 * was over (N=10000: 9.7 s of loading, then 6 s of fetching).
 		 */
-		if (run->fidx[k] % LOAD_BATCH == LOAD_BATCH - 1) {
-			TRY(start_pass(run));
-			TRY(ks_loop_run_once(run->loop, 0));
-		}
+		TRY(start_pass(run));
+		TRY(ks_loop_run_once(run->loop, 0));
 	}
 	/* The certificates hold their own references to what they share. */
 	ks_cert_pool_free(run->pool);
