@@ -13,7 +13,14 @@
 #
 #   N=1000 MULTI=4 SERIAL_N=200 KSTAPLE=build/kstaple bench/fetch_scale.sh
 #   N=10000 bench/fetch_scale.sh
-# Optional: MAX_CONCURRENCY, MAX_PER_RESPONDER (kstaple [fetch] keys), KEEP=1 keeps the work dir.
+# Optional: MAX_CONCURRENCY, MAX_PER_RESPONDER (kstaple [fetch] keys), RESPONDER_ARGS (more
+# `openssl ocsp` responder options, e.g. -resp_no_certs), KEEP=1 keeps the work dir.
+#
+# OpenSSL's responder closes the connection after every response (HTTP/1.0, no keep-alive), so
+# each staple costs a TCP connection; on loopback that is cheap next to the signature work.
+# On an ext4 file system without a journal (this VM's root), creating a file scans past the
+# inodes deleted in the last minute: a run that follows another one (whose work directory of
+# 3N files was just removed) pays for it in `persist`; leave a minute between runs.
 set -euo pipefail
 
 N=${N:-1000}
@@ -117,9 +124,11 @@ PY
 [ "$(wc -l <"$W/certs.list")" = "$N" ] || { echo "expected $N certificates" >&2; exit 1; }
 echo "   done in $(($(now_ms) - t0)) ms"
 
-echo "== openssl ocsp responder, -multi $MULTI"
+echo "== openssl ocsp responder, -multi $MULTI ${RESPONDER_ARGS:-}"
+read -r -a resp_args <<<"${RESPONDER_ARGS:-}"
 openssl ocsp -index "$W/ca/index.txt" -port "$port" -rsigner "$W/ca/ca.crt" -rkey "$W/ca/ca.key" \
-	-CA "$W/ca/ca.crt" -nmin 60 -multi "$MULTI" -ignore_err >"$W/responder.log" 2>&1 &
+	-CA "$W/ca/ca.crt" -nmin 60 -multi "$MULTI" "${resp_args[@]}" -ignore_err \
+	>"$W/responder.log" 2>&1 &
 RESP_PID=$!
 for _ in $(seq 1 100); do ss -Hltn "sport = :$port" | grep -q . && break; sleep 0.05; done
 
