@@ -34,6 +34,9 @@ struct ks_cache {
 	struct ks_cache_entry *
 		*entries; /* individually allocated: pointers handed out stay valid */
 	size_t n_entries, cap_entries;
+	/* Open-addressed set of the entries by CertID: duplicates found in O(1), not O(n). */
+	struct ks_cache_entry **by_certid;
+	size_t by_certid_cap; /* a power of two, at least twice n_entries */
 };
 
 #define STAT_INC(field) atomic_fetch_add_explicit(&(field), 1, memory_order_relaxed)
@@ -266,23 +269,58 @@ void ks_cache_free(struct ks_cache *cache)
 		free(cache->entries[i]);
 	}
 	free(cache->entries);
+	free(cache->by_certid);
 	free(cache->state_dir);
 	free(cache);
+}
+
+/* The slot of cert's CertID: where its entry is, or the empty slot where it would go. */
+static size_t certid_slot(struct ks_cache_entry **set, size_t cap, const struct ks_cert *cert)
+{
+	uint64_t h;
+	size_t i;
+
+	/* The CertID hash is SHA-256: any 8 of its bytes are already uniformly spread. */
+	memcpy(&h, cert->certid_hash, sizeof(h));
+	for (i = (size_t)h & (cap - 1); set[i]; i = (i + 1) & (cap - 1))
+		if (memcmp(set[i]->cert->certid_hash, cert->certid_hash, KS_CERTID_HASH_LEN) == 0)
+			break;
+	return i;
+}
+
+/* Keep the set at most half full so that probes stay short and one slot is always free. */
+static int certid_reserve(struct ks_cache *cache)
+{
+	struct ks_cache_entry **set;
+	size_t cap;
+
+	if (2 * (cache->n_entries + 1) <= cache->by_certid_cap)
+		return 0;
+	cap = cache->by_certid_cap ? 2 * cache->by_certid_cap : 16;
+	set = calloc(cap, sizeof(*set));
+	ENSURE(set, -ENOMEM);
+	for (size_t i = 0; i < cache->n_entries; i++)
+		set[certid_slot(set, cap, cache->entries[i]->cert)] = cache->entries[i];
+	free(cache->by_certid);
+	cache->by_certid = set;
+	cache->by_certid_cap = cap;
+	return 0;
 }
 
 int ks_cache_add(struct ks_cache *cache, struct ks_cert *cert, struct ks_cache_entry **out)
 {
 	struct ks_cache_entry *e;
+	size_t slot;
 
 	ENSURE(cache && cert && out, -EINVAL);
+	TRY(certid_reserve(cache));
 	/* Two entries with one CertID would fight over one state file. */
-	for (size_t i = 0; i < cache->n_entries; i++) {
-		if (strcmp(cache->entries[i]->cert->certid_hex, cert->certid_hex) == 0) {
-			ks_log_cert(KS_LOG_ERR, cert->name,
-				    "same certificate as [cert:%s]: configure it once",
-				    cache->entries[i]->cert->name);
-			return -EEXIST;
-		}
+	slot = certid_slot(cache->by_certid, cache->by_certid_cap, cert);
+	if (cache->by_certid[slot]) {
+		ks_log_cert(KS_LOG_ERR, cert->name,
+			    "same certificate as [cert:%s]: configure it once",
+			    cache->by_certid[slot]->cert->name);
+		return -EEXIST;
 	}
 	if (cache->n_entries == cache->cap_entries) {
 		size_t cap = cache->cap_entries ? 2 * cache->cap_entries : 8;
@@ -299,6 +337,7 @@ int ks_cache_add(struct ks_cache *cache, struct ks_cert *cert, struct ks_cache_e
 	atomic_init(&e->current, NULL);
 	atomic_init(&e->readers, 0);
 	cache->entries[cache->n_entries++] = e;
+	cache->by_certid[slot] = e;
 	*out = e;
 	return 0;
 }
