@@ -7,11 +7,20 @@
 #   1. `kstaple fetch` over all N certificates (fetch + verify + fsync'd store, one process),
 #   2. a serial loop of `openssl ocsp` client requests (fetch + verify + write) over the first
 #      SERIAL_N certificates,
-# and reports staples/second for both and their ratio.
+# and reports staples/second for both and their ratio, with where the time went: loading the
+# certificates, the fetch pass, CPU seconds of kstaple and of the responder during it, and the
+# machine's load average (the 2-core development VM is shared: read numbers beside it).
 #
 #   N=1000 MULTI=4 SERIAL_N=200 KSTAPLE=build/kstaple bench/fetch_scale.sh
 #   N=10000 bench/fetch_scale.sh
-# Optional: MAX_CONCURRENCY, MAX_PER_RESPONDER (kstaple [fetch] keys), KEEP=1 keeps the work dir.
+# Optional: MAX_CONCURRENCY, MAX_PER_RESPONDER (kstaple [fetch] keys), RESPONDER_ARGS (more
+# `openssl ocsp` responder options, e.g. -resp_no_certs), KEEP=1 keeps the work dir.
+#
+# OpenSSL's responder closes the connection after every response (HTTP/1.0, no keep-alive), so
+# each staple costs a TCP connection; on loopback that is cheap next to the signature work.
+# On an ext4 file system without a journal (this VM's root), creating a file scans past the
+# inodes deleted in the last minute: a run that follows another one (whose work directory of
+# 3N files was just removed) pays for it in `persist`; leave a minute between runs.
 set -euo pipefail
 
 N=${N:-1000}
@@ -37,6 +46,17 @@ cleanup() {
 trap cleanup EXIT
 
 now_ms() { date +%s%3N; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+# CPU seconds (user + system) used so far by the responder and its -multi children.
+resp_cpu() {
+	local p sum=0 t
+	for p in "$RESP_PID" $(pgrep -P "$RESP_PID"); do
+		t=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null) || t=0
+		sum=$((sum + ${t:-0}))
+	done
+	echo "$sum"
+}
+CLK_TCK=$(getconf CLK_TCK)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
 echo "== creating $N certificates under one issuer (responder port $port)"
@@ -104,17 +124,25 @@ PY
 [ "$(wc -l <"$W/certs.list")" = "$N" ] || { echo "expected $N certificates" >&2; exit 1; }
 echo "   done in $(($(now_ms) - t0)) ms"
 
-echo "== openssl ocsp responder, -multi $MULTI"
+echo "== openssl ocsp responder, -multi $MULTI ${RESPONDER_ARGS:-}"
+read -r -a resp_args <<<"${RESPONDER_ARGS:-}"
 openssl ocsp -index "$W/ca/index.txt" -port "$port" -rsigner "$W/ca/ca.crt" -rkey "$W/ca/ca.key" \
-	-CA "$W/ca/ca.crt" -nmin 60 -multi "$MULTI" -ignore_err >"$W/responder.log" 2>&1 &
+	-CA "$W/ca/ca.crt" -nmin 60 -multi "$MULTI" "${resp_args[@]}" -ignore_err \
+	>"$W/responder.log" 2>&1 &
 RESP_PID=$!
 for _ in $(seq 1 100); do ss -Hltn "sport = :$port" | grep -q . && break; sleep 0.05; done
 
 echo "== kstaple fetch: $N certificates (max_concurrency $MAX_CONCURRENCY, max_per_responder $MAX_PER_RESPONDER)"
+load_before=$(loadavg)
+r0=$(resp_cpu)
 t0=$(now_ms)
 rc=0
-"$KSTAPLE" fetch -c "$W/kstaple.conf" --json >"$W/fetch.json" 2>"$W/fetch.err" || rc=$?
+TIMEFORMAT='%U %S'
+{ time "$KSTAPLE" fetch -c "$W/kstaple.conf" --json >"$W/fetch.json" 2>"$W/fetch.err" || rc=$?; } \
+	2>"$W/fetch.time"
 k_ms=$(($(now_ms) - t0))
+r_ticks=$(($(resp_cpu) - r0))
+read -r k_user k_sys <"$W/fetch.time"
 stored=$(find "$W/state" -name '*.der' | wc -l)
 if [ "$rc" -ge 64 ] || [ ! -s "$W/fetch.json" ]; then
 	tail -n 5 "$W/fetch.err" >&2
@@ -146,14 +174,25 @@ done <"$W/certs.list"
 s_ms=$(($(now_ms) - t0))
 echo "   $SERIAL_N responses in $s_ms ms"
 
-python3 - "$N" "$k_ms" "$SERIAL_N" "$s_ms" "$MULTI" <<'PY'
+python3 - "$N" "$k_ms" "$SERIAL_N" "$s_ms" "$MULTI" "$load_ms" "$pass_ms" "$k_user" "$k_sys" \
+	"$r_ticks" "$CLK_TCK" "$load_before" "$(loadavg)" "$MAX_CONCURRENCY" "$MAX_PER_RESPONDER" <<'PY'
 import sys
-n, k_ms, sn, s_ms, multi = (int(x) for x in sys.argv[1:])
+a = sys.argv[1:]
+n, k_ms, sn, s_ms, multi, load_ms, pass_ms = (int(x) for x in a[:7])
+k_cpu = float(a[7]) + float(a[8])
+r_cpu = int(a[9]) / float(a[10])
 k_rate = n / (k_ms / 1000.0)
 s_rate = sn / (s_ms / 1000.0)
-print("== result")
+print("== result (N=%d, responder openssl ocsp -multi %d, max_concurrency %s, "
+      "max_per_responder %s)" % (n, multi, a[13], a[14]))
+print("   load average  : %s before kstaple fetch, %s at the end" % (a[11], a[12]))
 print("   kstaple fetch : %6d staples in %7.2f s = %8.1f staples/s (whole command)"
       % (n, k_ms / 1000.0, k_rate))
+print("                   certificates loaded at %.2f s; pass (overlapping the load) %.2f s"
+      % (load_ms / 1000.0, pass_ms / 1000.0))
+print("                   CPU: kstaple %.2f s (%.0f us/staple), responder %.2f s "
+      "(%.0f us/staple); %.2f of 2 cores busy"
+      % (k_cpu, 1e6 * k_cpu / n, r_cpu, 1e6 * r_cpu / n, (k_cpu + r_cpu) / (k_ms / 1000.0)))
 print("   openssl serial: %6d staples in %7.2f s = %8.1f staples/s" % (sn, s_ms / 1000.0, s_rate))
-print("   ratio         : %.1fx (responder: openssl ocsp -multi %d)" % (k_rate / s_rate, multi))
+print("   ratio         : %.1fx" % (k_rate / s_rate))
 PY

@@ -87,6 +87,7 @@ struct ks_fetcher {
 	struct fop *tick;
 	/* one pass (ks_fetcher_one_pass) */
 	bool pass_active;
+	bool pass_held; /* ks_fetcher_pass_hold(): more certificates are on their way */
 	size_t pass_total, pass_done;
 	ks_fetch_pass_fn pass_cb;
 	void *pass_arg;
@@ -242,7 +243,7 @@ static void pass_fire(struct ks_loop_op *op, int res, uint32_t flags)
 	struct ks_fetcher *f = p->f;
 
 	(void)flags;
-	if (res != -ETIME || !f->pass_active || f->pass_done < f->pass_total)
+	if (res != -ETIME || !f->pass_active || f->pass_held || f->pass_done < f->pass_total)
 		return;
 	f->pass_active = false;
 	if (f->pass_cb)
@@ -252,9 +253,15 @@ static void pass_fire(struct ks_loop_op *op, int res, uint32_t flags)
 /* The pass callback always runs from the loop, never inside ks_fetcher_one_pass(). */
 static void pass_check(struct ks_fetcher *f)
 {
-	if (f->pass_active && f->pass_done >= f->pass_total &&
+	if (f->pass_active && !f->pass_held && f->pass_done >= f->pass_total &&
 	    ks_loop_timeout(f->loop, &f->pass_op->op, 0) < 0)
 		ks_err("fetch: cannot signal the end of the pass");
+}
+
+void ks_fetcher_pass_hold(struct ks_fetcher *f, bool hold)
+{
+	f->pass_held = hold;
+	pass_check(f);
 }
 
 /* Book-keeping after an attempt, whatever its result: schedule the next one. */
@@ -289,7 +296,10 @@ static void attempt_done(struct ks_fetcher *f, struct fcert *c, bool success)
 	}
 }
 
-/* No response to judge: the cache records why, and keeps the published staple. */
+/*
+ * No response to judge: the cache records why, and keeps the published staple. It logs a
+ * failure only when its class changes: a responder that keeps failing the same way is counted.
+ */
 static void fail_attempt(struct ks_fetcher *f, struct fcert *c)
 {
 	ks_cache_note_http_failure(f->cache, c->entry,

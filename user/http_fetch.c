@@ -298,6 +298,83 @@ static void req_free(struct ks_http_req *r)
 	free(r);
 }
 
+enum ks_http_err ks_http_judge_head(long status, const char *content_type)
+{
+	if (status != 200)
+		return KS_HTTP_ERR_STATUS;
+	if (!ks_http_ocsp_ctype_ok(content_type))
+		return KS_HTTP_ERR_CONTENT_TYPE;
+	return KS_HTTP_OK;
+}
+
+#define WHY(...)                                             \
+	do {                                                 \
+		if (why && why_len)                          \
+			snprintf(why, why_len, __VA_ARGS__); \
+	} while (0)
+
+/*
+ * Bytes from the responder (a Content-Type value, bits of a bad status line in curl's message)
+ * end up in log lines and JSON: anything but printable ASCII becomes '?', so a responder can
+ * neither forge a log line nor send terminal escapes to whoever reads it.
+ */
+static void make_printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			*s = '?';
+}
+
+static enum ks_http_err judge(const struct ks_http_response *r, int64_t max_body, char *why,
+			      size_t why_len);
+
+enum ks_http_err ks_http_judge(const struct ks_http_response *r, int64_t max_body, char *why,
+			       size_t why_len)
+{
+	enum ks_http_err e = judge(r, max_body, why, why_len);
+
+	if (why && why_len)
+		make_printable(why);
+	return e;
+}
+
+static enum ks_http_err judge(const struct ks_http_response *r, int64_t max_body, char *why,
+			      size_t why_len)
+{
+	const char *ct = r->content_type;
+
+	if (r->status != 200) {
+		WHY("HTTP status %ld", r->status);
+		return KS_HTTP_ERR_STATUS;
+	}
+	if (!ct || !*ct) {
+		WHY("no Content-Type (want %s)", OCSP_RESPONSE_CTYPE);
+		return KS_HTTP_ERR_CONTENT_TYPE;
+	}
+	if (!ks_http_ocsp_ctype_ok(ct)) {
+		WHY("wrong content type '%s'", ct);
+		return KS_HTTP_ERR_CONTENT_TYPE;
+	}
+	if (r->over_limit || (int64_t)r->body_len > max_body) {
+		if (r->announced_len > 0)
+			WHY("body over %lld bytes (%lld announced)", (long long)max_body,
+			    (long long)r->announced_len);
+		else
+			WHY("body over %lld bytes", (long long)max_body);
+		return KS_HTTP_ERR_TOO_LARGE;
+	}
+	if (!r->complete) {
+		WHY("cannot store the body");
+		return KS_HTTP_ERR_LOCAL;
+	}
+	if (r->body_len == 0) {
+		WHY("empty body");
+		return KS_HTTP_ERR_EMPTY;
+	}
+	WHY("ok");
+	return KS_HTTP_OK;
+}
+
 /* Accept a body only once status and Content-Type are right: never buffer an error page. */
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
 {
@@ -310,7 +387,7 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
 	if (r->len == 0) {
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
 		curl_easy_getinfo(r->easy, CURLINFO_CONTENT_TYPE, &ct);
-		if (status != 200 || !ks_http_ocsp_ctype_ok(ct)) {
+		if (ks_http_judge_head(status, ct) != KS_HTTP_OK) {
 			r->rejected = true;
 			return 0;
 		}
@@ -339,38 +416,29 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
 		snprintf((res)->error, sizeof((res)->error), __VA_ARGS__); \
 	} while (0)
 
-/* A transfer that produced an HTTP response: status, then Content-Type, then the body. */
+/* A transfer that produced an HTTP response: the decision is ks_http_judge()'s. */
 static void judge_response(struct ks_http_req *r, CURLcode code, struct ks_http_result *res)
 {
+	struct ks_http_response in = {
+		.status = res->status,
+		.content_type = res->content_type,
+		.body_len = r->len,
+		.over_limit = r->too_large || code == CURLE_FILESIZE_EXCEEDED,
+		.announced_len = -1,
+		.complete = code == CURLE_OK,
+	};
 	curl_off_t clen = -1;
 
-	if (res->status != 200) {
-		SET_ERR(res, KS_HTTP_ERR_STATUS, "HTTP status %ld", res->status);
-	} else if (!res->content_type[0]) {
-		SET_ERR(res, KS_HTTP_ERR_CONTENT_TYPE, "no Content-Type (want %s)",
-			OCSP_RESPONSE_CTYPE);
-	} else if (!ks_http_ocsp_ctype_ok(res->content_type)) {
-		SET_ERR(res, KS_HTTP_ERR_CONTENT_TYPE, "wrong content type '%s'",
-			res->content_type);
-	} else if (r->too_large || code == CURLE_FILESIZE_EXCEEDED) {
-		curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen);
-		if (clen > 0)
-			SET_ERR(res, KS_HTTP_ERR_TOO_LARGE, "body over %lld bytes (%lld announced)",
-				(long long)r->h->o.max_body, (long long)clen);
-		else
-			SET_ERR(res, KS_HTTP_ERR_TOO_LARGE, "body over %lld bytes",
-				(long long)r->h->o.max_body);
-	} else if (code != CURLE_OK) {
-		SET_ERR(res, KS_HTTP_ERR_LOCAL, "cannot store the body: %s",
-			curl_easy_strerror(code));
-	} else if (r->len == 0) {
-		SET_ERR(res, KS_HTTP_ERR_EMPTY, "empty body");
-	} else {
-		res->ok = true;
-		res->err = KS_HTTP_OK;
+	if (curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen) == CURLE_OK)
+		in.announced_len = clen;
+	res->err = ks_http_judge(&in, r->h->o.max_body, res->error, sizeof(res->error));
+	if (res->err == KS_HTTP_ERR_LOCAL && code != CURLE_OK)
+		snprintf(res->error, sizeof(res->error), "cannot store the body: %s",
+			 curl_easy_strerror(code));
+	res->ok = res->err == KS_HTTP_OK;
+	if (res->ok) {
 		res->body = r->buf;
 		res->body_len = r->len;
-		snprintf(res->error, sizeof(res->error), "ok");
 	}
 }
 
@@ -446,6 +514,7 @@ static void complete(struct ks_http_req *r, CURLcode code)
 		judge_response(r, code, &res);
 	else
 		judge_transport(r, code, &res);
+	make_printable(res.error);
 	r->done(&res, r->arg);
 	req_free(r);
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kstaple/cert_loader.h"
 #include "kstaple/ktls.h"
 #include "kstaple/log.h"
 #include "server_internal.h"
@@ -60,26 +61,52 @@ void ks_gen_unref(struct gen *g)
 		gen_free(g);
 }
 
-static int load_certs(struct gen *g, const struct ks_clock *clk)
+/* One certificate per CPU at a time (cert_loader.h), added to the cache in order. */
+static int add_certs(struct gen *g, struct ks_cert_loader *l)
 {
 	const struct ks_config *cfg = g->cfg;
+	struct ks_cert *cert;
+	size_t i;
+	int ret, err;
 
-	g->certs = calloc(cfg->n_certs, sizeof(*g->certs));
-	g->tcs = calloc(cfg->n_certs, sizeof(*g->tcs));
-	ENSURE(g->certs && g->tcs, -ENOMEM);
-	for (size_t i = 0; i < cfg->n_certs; i++) {
-		const struct ks_cert_conf *cc = &cfg->certs[i];
+	while ((ret = ks_cert_loader_next(l, true, &i, &cert, &err)) == 1) {
 		struct ks_tls_cert *tc = &g->tcs[i];
 
-		TRY(ks_cert_load_conf(cfg, cc, true, ks_now(clk), &g->certs[i]));
+		/* ks_cert_load logged why, naming the certificate and the file. */
+		TRY(cert ? 0 : err);
+		g->certs[i] = cert;
 		g->n_certs++;
-		tc->cert = g->certs[i];
-		tc->policy = cc->must_staple;
-		TRY(ks_cache_add(g->cache, g->certs[i], &tc->entry));
+		tc->cert = cert;
+		tc->policy = cfg->certs[i].must_staple;
+		TRY(ks_cache_add(g->cache, cert, &tc->entry));
 		/* A missing or unusable file is logged by the cache and is not an error. */
 		TRY(ks_cache_load(g->cache, tc->entry));
 	}
-	return 0;
+	return ret == -ENODATA ? 0 : ret;
+}
+
+static int load_certs(struct gen *g, const struct ks_clock *clk)
+{
+	const struct ks_config *cfg = g->cfg;
+	const struct ks_cert_conf **confs;
+	struct ks_cert_loader *l;
+	int ret;
+
+	g->certs = calloc(cfg->n_certs, sizeof(*g->certs));
+	g->tcs = calloc(cfg->n_certs, sizeof(*g->tcs));
+	confs = calloc(cfg->n_certs + 1, sizeof(*confs));
+	if (!g->certs || !g->tcs || !confs) {
+		free(confs);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < cfg->n_certs; i++)
+		confs[i] = &cfg->certs[i];
+	l = ks_cert_loader_start(cfg, confs, cfg->n_certs, true, ks_now(clk), 0);
+	ret = l ? add_certs(g, l) : -ENOMEM;
+	/* Stops the loaders early after a failure, and frees what was not handed out. */
+	ks_cert_loader_free(l);
+	free(confs);
+	return ret;
 }
 
 static struct ks_tls_cert *find_tc(struct gen *g, const char *name)

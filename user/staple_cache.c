@@ -30,9 +30,13 @@ struct ks_cache {
 	char *state_dir;
 	struct ks_clock clk; /* a copy: the caller's struct need not outlive the cache */
 	int64_t skew;
+	atomic_bool persist_down; /* the last write to state_dir failed (see note_persist) */
 	struct ks_cache_entry *
 		*entries; /* individually allocated: pointers handed out stay valid */
 	size_t n_entries, cap_entries;
+	/* Open-addressed set of the entries by CertID: duplicates found in O(1), not O(n). */
+	struct ks_cache_entry **by_certid;
+	size_t by_certid_cap; /* a power of two, at least twice n_entries */
 };
 
 #define STAT_INC(field) atomic_fetch_add_explicit(&(field), 1, memory_order_relaxed)
@@ -245,6 +249,7 @@ struct ks_cache *ks_cache_new(const char *state_dir, const struct ks_clock *clk,
 	remove_stray_temps(cache->state_dir);
 	cache->clk = *clk;
 	cache->skew = skew;
+	atomic_init(&cache->persist_down, false);
 	return cache;
 fail:
 	ret = errno;
@@ -264,23 +269,58 @@ void ks_cache_free(struct ks_cache *cache)
 		free(cache->entries[i]);
 	}
 	free(cache->entries);
+	free(cache->by_certid);
 	free(cache->state_dir);
 	free(cache);
+}
+
+/* The slot of cert's CertID: where its entry is, or the empty slot where it would go. */
+static size_t certid_slot(struct ks_cache_entry **set, size_t cap, const struct ks_cert *cert)
+{
+	uint64_t h;
+	size_t i;
+
+	/* The CertID hash is SHA-256: any 8 of its bytes are already uniformly spread. */
+	memcpy(&h, cert->certid_hash, sizeof(h));
+	for (i = (size_t)h & (cap - 1); set[i]; i = (i + 1) & (cap - 1))
+		if (memcmp(set[i]->cert->certid_hash, cert->certid_hash, KS_CERTID_HASH_LEN) == 0)
+			break;
+	return i;
+}
+
+/* Keep the set at most half full so that probes stay short and one slot is always free. */
+static int certid_reserve(struct ks_cache *cache)
+{
+	struct ks_cache_entry **set;
+	size_t cap;
+
+	if (2 * (cache->n_entries + 1) <= cache->by_certid_cap)
+		return 0;
+	cap = cache->by_certid_cap ? 2 * cache->by_certid_cap : 16;
+	set = calloc(cap, sizeof(*set));
+	ENSURE(set, -ENOMEM);
+	for (size_t i = 0; i < cache->n_entries; i++)
+		set[certid_slot(set, cap, cache->entries[i]->cert)] = cache->entries[i];
+	free(cache->by_certid);
+	cache->by_certid = set;
+	cache->by_certid_cap = cap;
+	return 0;
 }
 
 int ks_cache_add(struct ks_cache *cache, struct ks_cert *cert, struct ks_cache_entry **out)
 {
 	struct ks_cache_entry *e;
+	size_t slot;
 
 	ENSURE(cache && cert && out, -EINVAL);
+	TRY(certid_reserve(cache));
 	/* Two entries with one CertID would fight over one state file. */
-	for (size_t i = 0; i < cache->n_entries; i++) {
-		if (strcmp(cache->entries[i]->cert->certid_hex, cert->certid_hex) == 0) {
-			ks_log_cert(KS_LOG_ERR, cert->name,
-				    "same certificate as [cert:%s]: configure it once",
-				    cache->entries[i]->cert->name);
-			return -EEXIST;
-		}
+	slot = certid_slot(cache->by_certid, cache->by_certid_cap, cert);
+	if (cache->by_certid[slot]) {
+		ks_log_cert(KS_LOG_ERR, cert->name,
+			    "same certificate as [cert:%s]: configure it once",
+			    cache->by_certid[slot]->cert->name);
+		return -EEXIST;
 	}
 	if (cache->n_entries == cache->cap_entries) {
 		size_t cap = cache->cap_entries ? 2 * cache->cap_entries : 8;
@@ -297,6 +337,7 @@ int ks_cache_add(struct ks_cache *cache, struct ks_cert *cert, struct ks_cache_e
 	atomic_init(&e->current, NULL);
 	atomic_init(&e->readers, 0);
 	cache->entries[cache->n_entries++] = e;
+	cache->by_certid[slot] = e;
 	*out = e;
 	return 0;
 }
@@ -358,6 +399,35 @@ static int sync_dir(const char *dir)
 }
 
 /*
+ * state_dir trouble (full, read-only, gone) hits every certificate: the details of each failed
+ * write go to the error log only while state_dir is believed writable, and note_persist() says
+ * once per transition what it means. Without this a full disk logs one error per refresh of
+ * each certificate.
+ */
+static enum ks_log_level persist_level(struct ks_cache *cache)
+{
+	return atomic_load(&cache->persist_down) ? KS_LOG_DEBUG : KS_LOG_ERR;
+}
+
+static void note_persist(struct ks_cache *cache, struct ks_cache_entry *entry, int ret)
+{
+	if (ret == 0) {
+		if (atomic_exchange(&cache->persist_down, false))
+			ks_info("state_dir %s can be written again: OCSP responses are saved again "
+				"(those fetched meanwhile at their next refresh)",
+				cache->state_dir);
+		return;
+	}
+	STAT_INC(entry->stats.persist_failures);
+	if (atomic_exchange(&cache->persist_down, true))
+		return;
+	ks_err("state_dir %s %s: OCSP responses are kept in memory only (and still stapled) "
+	       "until it can be written again",
+	       cache->state_dir,
+	       ret == -ENOSPC || ret == -EDQUOT ? "is full" : "cannot be written");
+}
+
+/*
  * Atomically replace entry's state file with der: temporary file, fsync, rename, fsync of the
  * directory. A crash leaves the old file or the new one, never a torn one; a stray temporary
  * is cleaned by the next ks_cache_new(). Logs its own failures (the caller keeps the staple).
@@ -375,23 +445,25 @@ static int persist(struct ks_cache *cache, struct ks_cache_entry *entry, const u
 		 (long)getpid());
 	ret = write_temp(tmp, der, len, &what);
 	if (ret < 0) {
-		ks_log_cert(KS_LOG_ERR, name, "cannot save the OCSP response: %s %s: %s", what, tmp,
-			    strerror(-ret));
+		ks_log_cert(persist_level(cache), name, "cannot save the OCSP response: %s %s: %s",
+			    what, tmp, strerror(-ret));
 		goto fail;
 	}
 	if (ks_cache_test_hook_before_rename)
 		ks_cache_test_hook_before_rename(tmp);
 	if (rename(tmp, path) < 0) {
 		ret = -errno;
-		ks_log_cert(KS_LOG_ERR, name, "cannot save the OCSP response: rename %s to %s: %s",
-			    tmp, path, strerror(-ret));
+		ks_log_cert(persist_level(cache), name,
+			    "cannot save the OCSP response: rename %s to %s: %s", tmp, path,
+			    strerror(-ret));
 		goto fail;
 	}
 	ret = sync_dir(cache->state_dir);
 	if (ret < 0) {
 		/* The file is in place but may not survive a crash: report it, nothing to undo. */
-		ks_log_cert(KS_LOG_ERR, name, "saved %s but cannot fsync directory %s: %s", path,
-			    cache->state_dir, strerror(-ret));
+		ks_log_cert(persist_level(cache), name,
+			    "saved %s but cannot fsync directory %s: %s", path, cache->state_dir,
+			    strerror(-ret));
 		return ret;
 	}
 	ks_log_cert(KS_LOG_DEBUG, name, "saved the OCSP response to %s", path);
@@ -431,13 +503,57 @@ static const char *kept_phrase(const struct ks_cache_entry *entry, char *buf, si
 	return buf;
 }
 
+/*
+ * One failed attempt (last_error already set): always counted; logged as a warning when it
+ * starts a failure episode or its cause differs from the previous failure's, at debug level
+ * when it repeats. With retries every few seconds a long outage would otherwise fill the log
+ * with one identical line per retry.
+ */
+static void note_episode(struct ks_cache_entry *entry, const char *cause, const char *what)
+{
+	const char *name = entry->cert->name;
+	char kept[96];
+
+	STAT_INC(entry->stats.failures);
+	if (entry->fail_streak++ == 0) {
+		entry->fail_since = entry->last_error_at;
+	} else if (strcmp(entry->fail_cause, cause) == 0) {
+		ks_log_cert(KS_LOG_DEBUG, name, "%s again (%u failed attempts in a row): %s", what,
+			    entry->fail_streak, entry->last_error);
+		return;
+	}
+	snprintf(entry->fail_cause, sizeof(entry->fail_cause), "%s", cause);
+	ks_log_cert(KS_LOG_WARN, name, "%s: %s; %s", what, entry->last_error,
+		    kept_phrase(entry, kept, sizeof(kept)));
+}
+
+/* A success ends the failure episode: say so once, with its size. */
+static void end_episode(struct ks_cache_entry *entry)
+{
+	char t[32];
+
+	if (!entry->fail_streak)
+		return;
+	ks_log_cert(
+		KS_LOG_INFO, entry->cert->name,
+		"OCSP responses are accepted again after %u failed attempts since %s (last: %s)",
+		entry->fail_streak, ks_fmt_time(entry->fail_since, t, sizeof(t)),
+		entry->last_error);
+	entry->fail_streak = 0;
+	entry->fail_cause[0] = '\0';
+}
+
+/*
+ * prev_revoked: the staple replaced was a revocation too. The revocation is announced loudly
+ * once, when it is first seen; refreshing it every few hours is routine.
+ */
 static void log_published(const struct ks_cache_entry *entry, const struct ks_staple *st,
-			  const struct ks_ocsp_result *res, const char *source)
+			  const struct ks_ocsp_result *res, const char *source, bool prev_revoked)
 {
 	const char *name = entry->cert->name;
 	char t1[32], t2[32];
 
-	if (st->verdict == KS_V_REVOKED) {
+	if (st->verdict == KS_V_REVOKED && !prev_revoked) {
 		/* The truth is stapled, but an operator must hear about it loudly. */
 		ks_log_cert(KS_LOG_ERR, name,
 			    "certificate %s (%s) is REVOKED since %s, reason %s; stapling the "
@@ -473,29 +589,26 @@ static int verify(struct ks_cache *cache, const struct ks_cache_entry *entry, co
 int ks_cache_submit(struct ks_cache *cache, struct ks_cache_entry *entry, const uint8_t *der,
 		    size_t len, struct ks_ocsp_result *res)
 {
-	const char *name;
 	struct ks_staple *cur, *st;
+	bool prev_revoked;
 	int64_t now;
-	char kept[96], t1[32], t2[32];
+	char t1[32], t2[32];
 	int ret;
 
 	ENSURE(cache && entry && der && res, -EINVAL);
-	name = entry->cert->name;
 	now = ks_now(&cache->clk);
 	ret = verify(cache, entry, der, len, now, res);
 	if (ret < 0) {
 		STAT_INC(entry->stats.local_failures);
-		STAT_INC(entry->stats.failures);
 		set_last_error(cache, entry, "cannot verify: %s", strerror(-ret));
+		note_episode(entry, "verify-error", "cannot verify the OCSP response");
 		return ret;
 	}
 	if (!ks_verdict_stapleable(res->verdict)) {
 		STAT_INC(entry->stats.rejected[res->verdict]);
-		STAT_INC(entry->stats.failures);
 		set_last_error(cache, entry, "%s%s%s", ks_verdict_str(res->verdict),
 			       res->detail[0] ? ": " : "", res->detail);
-		ks_log_cert(KS_LOG_WARN, name, "rejected OCSP response: %s; %s", entry->last_error,
-			    kept_phrase(entry, kept, sizeof(kept)));
+		note_episode(entry, ks_verdict_name(res->verdict), "rejected OCSP response");
 		return 0;
 	}
 	/* Only this thread swaps current, so reading it without the reader protocol is safe. */
@@ -503,24 +616,23 @@ int ks_cache_submit(struct ks_cache *cache, struct ks_cache_entry *entry, const 
 	if (cur && res->this_update < cur->this_update) {
 		/* A responder behind a stale cache or load balancer: never go back in time. */
 		STAT_INC(entry->stats.stale);
-		STAT_INC(entry->stats.failures);
 		set_last_error(cache, entry,
 			       "response older than the published response (thisUpdate %s < %s)",
 			       ks_fmt_time(res->this_update, t1, sizeof(t1)),
 			       ks_fmt_time(cur->this_update, t2, sizeof(t2)));
-		ks_log_cert(KS_LOG_WARN, name, "ignored OCSP response: %s; %s", entry->last_error,
-			    kept_phrase(entry, kept, sizeof(kept)));
+		note_episode(entry, "older", "ignored OCSP response");
 		return 0;
 	}
 	st = staple_new(der, len, res, now);
 	ENSURE(st, -ENOMEM);
+	prev_revoked = cur && cur->verdict == KS_V_REVOKED;
 	ret = persist(cache, entry, der, len);
-	if (ret < 0)
-		STAT_INC(entry->stats.persist_failures);
+	note_persist(cache, entry, ret);
 	entry->persisted = ret == 0;
 	publish(entry, st);
 	STAT_INC(entry->stats.successes);
-	log_published(entry, st, res, "fetched");
+	end_episode(entry);
+	log_published(entry, st, res, "fetched", prev_revoked);
 	return 1;
 }
 
@@ -532,8 +644,6 @@ void ks_cache_note_failure(struct ks_cache *cache, struct ks_cache_entry *entry,
 void ks_cache_note_http_failure(struct ks_cache *cache, struct ks_cache_entry *entry,
 				enum ks_http_err err, const char *why)
 {
-	char kept[96];
-
 	if (!cache || !entry)
 		return;
 	/* Our own trouble (no memory, no request) is not the responder's: counted apart. */
@@ -541,10 +651,13 @@ void ks_cache_note_http_failure(struct ks_cache *cache, struct ks_cache_entry *e
 		STAT_INC(entry->stats.http_failures[err]);
 	else
 		STAT_INC(entry->stats.local_failures);
-	STAT_INC(entry->stats.failures);
 	set_last_error(cache, entry, "%s", why ? why : "unknown error");
-	ks_log_cert(KS_LOG_WARN, entry->cert->name, "OCSP fetch failed: %s; %s", entry->last_error,
-		    kept_phrase(entry, kept, sizeof(kept)));
+	/* "HTTP status 500" and "HTTP status 503" are different news; timeouts of 1001 and
+	 * 1003 ms are not. */
+	note_episode(entry,
+		     err == KS_HTTP_ERR_STATUS || err == KS_HTTP_ERR_LOCAL ? entry->last_error
+									   : ks_http_err_name(err),
+		     "OCSP fetch failed");
 }
 
 /* ---- Loading --------------------------------------------------------------------------- */
@@ -662,7 +775,7 @@ int ks_cache_load(struct ks_cache *cache, struct ks_cache_entry *entry)
 	ENSURE_OUT(st, -ENOMEM);
 	entry->persisted = true;
 	publish(entry, st);
-	log_published(entry, st, &res, path);
+	log_published(entry, st, &res, path, false);
 	ret = 1;
 out:
 	free(der);

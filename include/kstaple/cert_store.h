@@ -19,6 +19,8 @@
 
 #include "kstaple/common.h"
 
+struct ks_cert_pool; /* cert_pool.h */
+
 #define KS_CERTID_HASH_LEN 32 /* SHA-256 over the DER CertID: names the state file */
 
 /* What the configuration says about one certificate. Strings are borrowed. */
@@ -31,6 +33,8 @@ struct ks_cert_spec {
 	bool allow_expired;	 /* tools only: load an expired leaf without error */
 	/* Accept a key file other users can read or own (warned); see keyfile.h. */
 	bool allow_insecure_key;
+	/* Optional: share intermediates and issuer files parsed for other certificates. */
+	struct ks_cert_pool *pool;
 };
 
 struct ks_cert {
@@ -72,6 +76,11 @@ struct ks_cert_conf;
  */
 KS_MUST_CHECK int ks_cert_load_conf(const struct ks_config *cfg, const struct ks_cert_conf *cc,
 				    bool with_key, int64_t now, struct ks_cert **out);
+/* Same, sharing parsed intermediates through pool (NULL: none), for loading many at once. */
+KS_MUST_CHECK int ks_cert_load_conf_pooled(const struct ks_config *cfg,
+					   const struct ks_cert_conf *cc, bool with_key,
+					   int64_t now, struct ks_cert_pool *pool,
+					   struct ks_cert **out);
 void ks_cert_free(struct ks_cert *cert);
 
 /* Load a single PEM certificate (first one in the file). NULL + errno on failure. */

@@ -90,6 +90,12 @@ void ks_fetcher_fetch_all_now(struct ks_fetcher *f);
  * pass is already running.
  */
 KS_MUST_CHECK int ks_fetcher_one_pass(struct ks_fetcher *f, ks_fetch_pass_fn done, void *arg);
+/*
+ * While held, the pass does not end even if every certificate in it has finished: `kstaple
+ * fetch` holds it while certificates are still loading (and joining it), which can be slower
+ * than fetching. Releasing it ends the pass, from the loop, once everything in it is done.
+ */
+void ks_fetcher_pass_hold(struct ks_fetcher *f, bool hold);
 
 /* Results, in the order certificates were added. */
 size_t ks_fetcher_count(const struct ks_fetcher *f);

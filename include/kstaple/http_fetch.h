@@ -93,4 +93,26 @@ const char *ks_http_err_name(enum ks_http_err e);
  * parameters after ';' ignored, optional whitespace around). */
 bool ks_http_ocsp_ctype_ok(const char *ctype);
 
+/* What a finished transfer produced, as far as accepting its body depends on it. */
+struct ks_http_response {
+	long status;		  /* HTTP status; 0: no HTTP response */
+	const char *content_type; /* the header's value as received; NULL when absent */
+	size_t body_len;	  /* bytes kept, never more than max_body */
+	bool over_limit;	  /* more than max_body bytes arrived or were announced */
+	int64_t announced_len;	  /* Content-Length; -1 when absent */
+	bool complete;		  /* the transfer ended normally, not cut short by us */
+};
+
+/*
+ * The acceptance decision, pure (the fuzz target tests/fuzz/http_response_fuzz.c drives it):
+ * status first, then Content-Type, then the body. KS_HTTP_OK only for 200, an
+ * application/ocsp-response Content-Type, a complete body of 1..max_body bytes. why (may be
+ * NULL) receives the reason in printable ASCII: bytes from the responder are never copied
+ * into it raw, so they cannot forge log lines or break JSON.
+ */
+enum ks_http_err ks_http_judge(const struct ks_http_response *r, int64_t max_body, char *why,
+			       size_t why_len);
+/* The same decision before any body byte is stored: OK, STATUS or CONTENT_TYPE. */
+enum ks_http_err ks_http_judge_head(long status, const char *content_type);
+
 #endif /* KSTAPLE_HTTP_FETCH_H */

@@ -61,6 +61,17 @@ struct ks_cache_entry {
 	char last_error[256]; /* fetcher thread only */
 	int64_t last_error_at;
 	bool persisted; /* current is on disk */
+	/*
+	 * The current failure episode (fetcher thread only): failed attempts since the last
+	 * success, when the first of them happened, and the cause of the last one ("connect",
+	 * "http-500", a verdict name, ...). A failure is logged when it starts an episode or its
+	 * cause differs from the previous one; repeats are only counted (and logged at debug
+	 * level), and the success that ends the episode says how many there were. A responder
+	 * down for a day therefore costs one warning, not one per retry.
+	 */
+	unsigned fail_streak;
+	int64_t fail_since;
+	char fail_cause[32];
 };
 
 struct ks_cache;
@@ -91,7 +102,10 @@ KS_MUST_CHECK int ks_cache_submit(struct ks_cache *cache, struct ks_cache_entry 
 
 /*
  * Record a failure that produced no response (connection refused, HTTP 500, ...): err is its
- * class (KS_HTTP_ERR_LOCAL when the request could not even start).
+ * class (KS_HTTP_ERR_LOCAL when the request could not even start). The class, not the text
+ * ("timeout after 1003 ms" varies), decides whether it is logged (see fail_streak); for
+ * KS_HTTP_ERR_STATUS and KS_HTTP_ERR_LOCAL the text is the class ("HTTP status 500").
+ * ks_cache_note_failure() is KS_HTTP_ERR_LOCAL.
  */
 void ks_cache_note_failure(struct ks_cache *cache, struct ks_cache_entry *entry, const char *why);
 void ks_cache_note_http_failure(struct ks_cache *cache, struct ks_cache_entry *entry,

@@ -635,3 +635,109 @@ Test(cert_store, issuer_with_right_name_but_wrong_key_is_rejected)
 	expect_fail(&spec, time(NULL), -ENOKEY);
 	ks_test_rmdir(dir);
 }
+
+/*
+ * Private keys: the fast decoder (the leaf's key type, first PEM block) and the general reader
+ * it falls back to must accept and refuse exactly the same files.
+ */
+static void write_key_file(const char *path, EVP_PKEY *k, bool traditional, const char *pass,
+			   X509 *cert_first)
+{
+	int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	BIO *b = f ? BIO_new_fp(f, BIO_CLOSE) : NULL;
+	const EVP_CIPHER *enc = pass ? EVP_aes_256_cbc() : NULL;
+	int len = pass ? (int)strlen(pass) : 0;
+
+	cr_assert_not_null(b);
+	if (cert_first)
+		cr_assert_eq(PEM_write_bio_X509(b, cert_first), 1);
+	if (traditional)
+		cr_assert_eq(PEM_write_bio_PrivateKey_traditional(b, k, enc, (unsigned char *)pass,
+								  len, NULL, NULL),
+			     1);
+	else
+		cr_assert_eq(
+			PEM_write_bio_PrivateKey(b, k, enc, (unsigned char *)pass, len, NULL, NULL),
+			1);
+	BIO_free(b);
+}
+
+static EVP_PKEY *fixture_key(const char *name)
+{
+	FILE *f = fopen(ks_test_fixturef("pki/leaf/%s/key.pem", name), "r");
+	EVP_PKEY *k;
+
+	cr_assert_not_null(f);
+	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	cr_assert_not_null(k);
+	return k;
+}
+
+static void key_case(const char *leaf, EVP_PKEY *k, bool traditional, const char *pass,
+		     bool cert_first, int want)
+{
+	struct leaf l;
+	struct ks_cert_spec spec = spec_for(leaf, &l);
+	char dir[256], path[300], rel[128];
+	struct ks_cert *c = NULL;
+	X509 *cert = NULL;
+	int ret;
+
+	if (cert_first) {
+		snprintf(rel, sizeof(rel), "pki/leaf/%s/cert.pem", leaf);
+		cert = ks_test_x509(rel);
+		cr_assert_not_null(cert, "%s", rel);
+	}
+	cr_assert_eq(ks_test_tmpdir(dir, sizeof(dir)), 0);
+	snprintf(path, sizeof(path), "%s/key.pem", dir);
+	write_key_file(path, k, traditional, pass, cert);
+	spec.key_path = path;
+	ret = ks_cert_load(&spec, time(NULL), &c);
+	cr_assert_eq(ret, want, "%s key (traditional %d, encrypted %d, cert first %d): %d, log: %s",
+		     leaf, traditional, !!pass, cert_first, ret, logged());
+	if (ret == 0) {
+		cr_assert_eq(EVP_PKEY_eq(c->key, k), 1, "the key loaded is the key written");
+		ks_cert_free(c);
+	}
+	X509_free(cert);
+	ks_test_rmdir(dir);
+}
+
+Test(cert_store, key_encodings_load_the_same_key)
+{
+	static const char *const leaves[] = { "ecdsa", "rsa" };
+
+	for (size_t i = 0; i < KS_ARRAY_SIZE(leaves); i++) {
+		EVP_PKEY *k = fixture_key(leaves[i]);
+
+		key_case(leaves[i], k, false, NULL, false, 0); /* PKCS#8 "PRIVATE KEY" */
+		key_case(leaves[i], k, true, NULL, false, 0);  /* "EC/RSA PRIVATE KEY" */
+		/* Not the fast path (first block is a certificate): the general reader. */
+		key_case(leaves[i], k, false, NULL, true, 0);
+		EVP_PKEY_free(k);
+	}
+}
+
+Test(cert_store, encrypted_key_is_refused)
+{
+	EVP_PKEY *k = fixture_key("ecdsa");
+
+	key_case("ecdsa", k, false, "secret", false, -EBADMSG);
+	key_case("ecdsa", k, true, "secret", false, -EBADMSG);
+	cr_assert(strstr(logged(), "no usable private key"), "%s", logged());
+	EVP_PKEY_free(k);
+}
+
+Test(cert_store, key_of_the_same_type_but_another_certificate_is_rejected)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+
+	/* Decodes as the leaf's key type (the fast path), then fails the match. */
+	cr_assert_not_null(k);
+	key_case("ecdsa", k, false, NULL, false, -EKEYREJECTED);
+	key_case("ecdsa", k, true, NULL, true, -EKEYREJECTED);
+	cr_assert(strstr(logged(), "does not match"), "%s", logged());
+	EVP_PKEY_free(k);
+}

@@ -534,3 +534,58 @@ Test(fetcher, certificates_added_during_a_pass_join_it)
 	cr_assert_eq(result(0)->outcome, KS_FETCH_OK, "%s", result(0)->detail);
 	cr_assert_eq(result(1)->outcome, KS_FETCH_OK, "%s", result(1)->detail);
 }
+
+/* `kstaple fetch` loads certificates more slowly than a local responder answers. */
+Test(fetcher, a_held_pass_waits_for_late_certificates)
+{
+	char u1[128], u2[128];
+	size_t done, total;
+	int finished = 0;
+
+	url(u1, sizeof(u1), &srv, "der/good");
+	url(u2, sizeof(u2), &srv, "der/good-rsa");
+	add_cert("ecdsa", "ecdsa", u1, false);
+	make_fetcher();
+	cr_assert_eq(ks_fetcher_one_pass(fetcher, pass_done, &finished), 0);
+	ks_fetcher_pass_hold(fetcher, true);
+	/* The only certificate finishes; the held pass must not end. */
+	for (int64_t t0 = ks_monotonic_ms(); ks_monotonic_ms() - t0 < 10000;) {
+		cr_assert_geq(ks_loop_run_once(loop, 50), 0);
+		ks_fetcher_progress(fetcher, &done, &total);
+		if (done == 1)
+			break;
+	}
+	cr_assert_eq(result(0)->outcome, KS_FETCH_OK, "%s", result(0)->detail);
+	for (int i = 0; i < 5; i++)
+		cr_assert_geq(ks_loop_run_once(loop, 20), 0);
+	cr_assert_eq(finished, 0, "the pass ended while held");
+	/* A late certificate still joins the pass, which ends once released and done. */
+	add_cert("rsa", "rsa", u2, false);
+	cr_assert_eq(ks_fetcher_add(fetcher, entries[1]), 0);
+	ks_fetcher_pass_hold(fetcher, false);
+	cr_assert_eq(finished, 0, "the pass callback must come from the loop");
+	for (int64_t t0 = ks_monotonic_ms(); !finished && ks_monotonic_ms() - t0 < 10000;)
+		cr_assert_geq(ks_loop_run_once(loop, 100), 0);
+	cr_assert_eq(finished, 1);
+	cr_assert_eq(result(1)->outcome, KS_FETCH_OK, "%s", result(1)->detail);
+}
+
+Test(fetcher, releasing_a_finished_held_pass_ends_it)
+{
+	char u1[128];
+	int finished = 0;
+
+	url(u1, sizeof(u1), &srv, "der/good");
+	add_cert("ecdsa", "ecdsa", u1, false);
+	make_fetcher();
+	cr_assert_eq(ks_fetcher_one_pass(fetcher, pass_done, &finished), 0);
+	ks_fetcher_pass_hold(fetcher, true);
+	for (int64_t t0 = ks_monotonic_ms();
+	     result(0)->outcome == KS_FETCH_PENDING && ks_monotonic_ms() - t0 < 10000;)
+		cr_assert_geq(ks_loop_run_once(loop, 50), 0);
+	cr_assert_eq(finished, 0);
+	ks_fetcher_pass_hold(fetcher, false);
+	for (int64_t t0 = ks_monotonic_ms(); !finished && ks_monotonic_ms() - t0 < 5000;)
+		cr_assert_geq(ks_loop_run_once(loop, 50), 0);
+	cr_assert_eq(finished, 1);
+}

@@ -676,6 +676,56 @@ Test(staple_cache, add_refuses_the_same_certificate_twice)
 	env_fini(&e);
 }
 
+/*
+ * Thousands of certificates: duplicates are found through the CertID set, including
+ * CertIDs whose first bytes (the set's hash) are equal and whose rest differs.
+ */
+Test(staple_cache, add_finds_duplicates_among_many)
+{
+	enum {
+		N = 2000
+	};
+	struct ks_cert *certs = calloc(N + 3, sizeof(*certs));
+	struct ks_cache_entry *entry;
+	struct ks_cache *cache;
+	char dir[512], *log;
+
+	cr_assert_not_null(certs);
+	make_tmp(dir, sizeof(dir), true);
+	cache = ks_cache_new(dir, &ks_clock_real, 0);
+	cr_assert_not_null(cache);
+	for (int i = 0; i < N + 3; i++) {
+		certs[i].name = calloc(1, 16);
+		cr_assert_not_null(certs[i].name);
+		snprintf(certs[i].name, 16, "c%d", i);
+		/* Odd i: the same 8 leading bytes as i - 1, a different tail. */
+		memcpy(certs[i].certid_hash, &(uint32_t){ (uint32_t)(i / 2) }, 4);
+		certs[i].certid_hash[31] = (uint8_t)(i & 1);
+		certs[i].certid_hash[30] = (uint8_t)(i >> 8);
+	}
+	for (int i = 0; i < N; i++)
+		cr_assert_eq(ks_cache_add(cache, &certs[i], &entry), 0, "c%d", i);
+	/* Copies of c0, c1 (same leading bytes as c0) and c1999 (the last one added). */
+	memcpy(certs[N].certid_hash, certs[0].certid_hash, KS_CERTID_HASH_LEN);
+	memcpy(certs[N + 1].certid_hash, certs[1].certid_hash, KS_CERTID_HASH_LEN);
+	memcpy(certs[N + 2].certid_hash, certs[N - 1].certid_hash, KS_CERTID_HASH_LEN);
+	for (int i = 0; i < 3; i++) {
+		capture_start();
+		cr_assert_eq(ks_cache_add(cache, &certs[N + i], &entry), -EEXIST, "copy %d", i);
+		log = capture_end();
+		cr_assert(strstr(log, i == 0   ? "[cert:c0]"
+				      : i == 1 ? "[cert:c1]"
+					       : "[cert:c1999]"),
+			  "the message must name the first section: %s", log);
+		free(log);
+	}
+	ks_cache_free(cache);
+	for (int i = 0; i < N + 3; i++)
+		free(certs[i].name);
+	free(certs);
+	ks_test_rmdir(dir);
+}
+
 Test(staple_cache, note_failure_counts_and_keeps)
 {
 	struct env e;
