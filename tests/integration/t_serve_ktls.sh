@@ -146,7 +146,7 @@ for vc in $CASES; do
 	done
 	tail -n 30 "$KS_LOG" | grep -q "TLSv${vc%%:*} .*both directions in the kernel (splice proxy)" ||
 		fail "TLS $vc: kstaple did not report both directions in the kernel: $(tail -n 5 "$KS_LOG")"
-	grep "kTLS session ends" "$KS_LOG" | tail -n 1 | grep -q "$SIZE bytes from the client, $SIZE to it" ||
+	grep "kTLS session ends" "$KS_LOG" | tail -n 1 | grep -q "close_notify from the client: yes): $SIZE bytes from the client, $SIZE to it" ||
 		fail "TLS $vc: $(grep 'kTLS session ends' "$KS_LOG" | tail -n 1)"
 done
 grep -q "stay in userspace" "$KS_LOG" && fail "a session stayed in userspace: $(grep 'stay in' "$KS_LOG")"
