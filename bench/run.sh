@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 export KSTAPLE KS_BUILD QUICK="${QUICK:-}"
 mkdir -p "$here/results"
 rc=0
-for b in fetch_scale.sh hello_bench.sh compare.sh; do
+for b in fetch_scale.sh hello_bench.sh compare.sh load.sh; do
 	[ -x "$here/$b" ] || continue
 	echo "=================== bench/$b ==================="
 	"$here/$b" || { echo "bench/$b failed (exit $?)"; rc=1; }

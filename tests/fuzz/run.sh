@@ -22,11 +22,12 @@ shift
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 out=${FUZZ_OUT:-build/fuzz}
+case $out in /*) ;; *) out=$root/$out ;; esac # absolute from here on
 CLANG=${CLANG:-clang}
 mkdir -p "$out/corpus" "$out/artifacts"
 
 if [ -z "${KS_FIXTURES:-}" ]; then
-	KS_FIXTURES=$root/$out/fixtures
+	KS_FIXTURES=$out/fixtures
 	if [ ! -f "$KS_FIXTURES/ocsp/expected.tsv" ] ||
 		[ -n "$(find "$KS_FIXTURES/ocsp/expected.tsv" -mmin +1200)" ]; then
 		./scripts/mkfixtures.sh "$KS_FIXTURES" >/dev/null
