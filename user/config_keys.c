@@ -296,6 +296,15 @@ static const struct ks_conf_key keys[] = {
 	  .min = 1,
 	  .max = 10000000,
 	  .help = "connections open at once on this listener; beyond it accepting pauses" },
+	{ .sec = KS_SEC_LISTENER,
+	  .name = "session_tickets",
+	  .type = KS_CT_INT,
+	  .off = LSN(session_tickets),
+	  .def = "1",
+	  .min = 0,
+	  .max = 8,
+	  .help = "TLS 1.3 session tickets per full handshake; 0: none (no resumption, TLS 1.2 "
+		  "too)" },
 };
 
 /*

@@ -38,6 +38,7 @@ struct ks_tls_ctx {
 	size_t alpn_len;
 	struct group *groups; /* groups[0]: the default */
 	size_t n_groups;
+	int tickets; /* spec->tickets */
 	struct ks_tls_listener_stats stats;
 };
 
@@ -310,6 +311,23 @@ static int add_cert(struct ks_tls_ctx *t, struct group *g, struct ks_tls_cert *t
 	return 0;
 }
 
+/*
+ * TLS 1.3 sends num_tickets NewSessionTickets after every full handshake (OpenSSL's default is
+ * 2); each costs an encryption, a MAC, a record and a write. None also turns the TLS 1.2 ticket
+ * off: with the session cache off nothing is resumable then, and nothing is advertised.
+ */
+static int set_tickets(SSL_CTX *ctx, int n)
+{
+	if (n == KS_TLS_NO_TICKETS) {
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+		TRY_OSSL(SSL_CTX_set_num_tickets(ctx, 0), -EINVAL);
+		return 0;
+	}
+	ENSURE(n >= 0 && n <= KS_TLS_MAX_TICKETS, -EINVAL);
+	TRY_OSSL(SSL_CTX_set_num_tickets(ctx, n ? (size_t)n : 1), -EINVAL);
+	return 0;
+}
+
 static int group_ctx_new(struct ks_tls_ctx *t, struct group *g)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -330,7 +348,7 @@ static int group_ctx_new(struct ks_tls_ctx *t, struct group *g)
 				      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	/* Tickets carry resumption; a server-side cache would add a lock per handshake. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	TRY_OSSL(SSL_CTX_set_num_tickets(ctx, 1), -EINVAL);
+	TRY(set_tickets(ctx, t->tickets));
 	TRY_OSSL(SSL_CTX_set_session_id_context(ctx, (const unsigned char *)t->name,
 						(unsigned)KS_MIN(strlen(t->name), 32)),
 		 -EINVAL);
@@ -398,6 +416,7 @@ struct ks_tls_ctx *ks_tls_ctx_new(const struct ks_tls_listener_spec *spec)
 	t->name = strdup(spec->name);
 	t->clk = spec->clk;
 	t->keys = spec->ticket_keys;
+	t->tickets = spec->tickets;
 	t->groups = calloc(spec->n_certs, sizeof(*t->groups));
 	ENSURE_OUT(t->name && t->groups, -ENOMEM);
 	ENSURE_OUT(spec->n_certs > 0, -EINVAL);

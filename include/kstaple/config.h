@@ -7,7 +7,8 @@
  *   [kstaple]              state_dir, log_level; user, group, allow_insecure_key_permissions
  *   [fetch]                skew, refresh/back-off policy, timeouts (see kstaple.conf(5))
  *   [cert:NAME]            chain, key, issuer, responder, must_staple
- *   [listener:NAME]        listen, backend, certs, alpn, timeouts, max_connections (serve)
+ *   [listener:NAME]        listen, backend, certs, alpn, timeouts, max_connections,
+ *                          session_tickets (serve)
  */
 #ifndef KSTAPLE_CONFIG_H
 #define KSTAPLE_CONFIG_H
@@ -47,6 +48,7 @@ struct ks_listener_conf {
 	int64_t handshake_timeout_ms;
 	int64_t idle_timeout_ms;
 	int64_t max_connections; /* per listener, all workers together */
+	int64_t session_tickets; /* TLS 1.3 tickets per full handshake, 0: no tickets at all */
 	int line;
 };
 
