@@ -454,7 +454,7 @@ int ks_conn_start(const struct ks_conn_params *p, int fd)
 	static const ks_loop_cb cbs[OP__COUNT] = { client_ready, client_ready, bconn_done,
 						   bsend_done,	 brecv_done,   timer_fired };
 	struct ks_conn *c;
-	int one = 1, ret;
+	int ret;
 
 	if (p->backend_len > sizeof(c->backend)) {
 		close(fd);
@@ -479,7 +479,6 @@ int ks_conn_start(const struct ks_conn_params *p, int fd)
 		free(c);
 		return -ENOMEM;
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->next = p->set->head;
 	if (c->next)
 		c->next->prev = c;
