@@ -13,7 +13,7 @@ libinih-dev
 libcriterion-dev
 libcap-dev
 cppcheck clang-tidy clang-format
-iproute2 python3 procps faketime
+iproute2 python3 procps faketime xxd util-linux
 gnutls-bin
 valgrind
 libtcmalloc-minimal4

@@ -519,6 +519,30 @@ static void check_listeners(struct parser *ps)
 	}
 }
 
+/* [telemetry] ports: TCP port numbers (the BPF map holds at most 64), only with interfaces. */
+static void check_telemetry(struct parser *ps)
+{
+	char *const *ports = ps->cfg->telemetry.ports;
+	int line = line_of(ps, KS_SEC_TELEMETRY, "ports");
+	size_t n = 0;
+
+	for (; ports && ports[n]; n++) {
+		const char *p = ports[n];
+		long v = 0;
+
+		while (isdigit((unsigned char)*p) && v <= 65535)
+			v = v * 10 + (*p++ - '0');
+		if (*p || v < 1 || v > 65535)
+			perr(ps, line, "telemetry", "ports", "'%s' is not a TCP port (1-65535)",
+			     ports[n]);
+	}
+	if (n > 64)
+		perr(ps, line, "telemetry", "ports", "at most 64 ports, got %zu", n);
+	if (n && !ps->cfg->telemetry.interfaces)
+		perr(ps, line, "telemetry", "ports",
+		     "needs interfaces (the interfaces to count ClientHellos on)");
+}
+
 static int parse_text(const char *text, const char *file, const char *dir, struct ks_config **out)
 {
 	struct parser ps = { .file = file, .dir = dir, .p = text, .kind = SEC_NONE };
@@ -545,6 +569,7 @@ static int parse_text(const char *text, const char *file, const char *dir, struc
 		perr(&ps, r, NULL, NULL, "syntax error");
 	check_policy(&ps);
 	check_listeners(&ps);
+	check_telemetry(&ps);
 	r = ps.oom ? -ENOMEM : ps.errors ? -EINVAL : 0;
 	if (r == -ENOMEM)
 		ks_err("%s: out of memory", file);

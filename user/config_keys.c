@@ -102,6 +102,18 @@ static const struct ks_conf_key keys[] = {
 	  .min = 1,
 	  .max = 7 * DAY,
 	  .help = "serve: session ticket keys rotate this often; the previous key is still accepted" },
+	/* Observability (metrics.c, server_metrics.c). */
+	{ .sec = KS_SEC_KSTAPLE,
+	  .name = "metrics_listen",
+	  .type = KS_CT_HOSTPORT,
+	  .off = CFG(metrics_listen),
+	  .help = "serve: ADDR:PORT of the Prometheus endpoint GET /metrics (unset: none)" },
+	{ .sec = KS_SEC_KSTAPLE,
+	  .name = "control_socket",
+	  .type = KS_CT_PATH,
+	  .off = CFG(control_socket),
+	  .help = "serve: unix socket `kstaple stats` reads the counters from (unset: "
+		  "STATE_DIR/control.sock)" },
 
 	/* [fetch]: the clock, the refresh schedule (staple_sched.h), the HTTP client */
 	{ .sec = KS_SEC_FETCH,
@@ -305,6 +317,18 @@ static const struct ks_conf_key keys[] = {
 	  .max = 8,
 	  .help = "TLS 1.3 session tickets per full handshake; 0: none (no resumption, TLS 1.2 "
 		  "too)" },
+
+	/* [telemetry]: the eBPF ClientHello counters (telemetry.c), attached by serve */
+	{ .sec = KS_SEC_TELEMETRY,
+	  .name = "interfaces",
+	  .type = KS_CT_LIST,
+	  .off = CFG(telemetry.interfaces),
+	  .help = "serve: attach the ClientHello counters at tc ingress of these interfaces at start" },
+	{ .sec = KS_SEC_TELEMETRY,
+	  .name = "ports",
+	  .type = KS_CT_LIST,
+	  .off = CFG(telemetry.ports),
+	  .help = "TCP ports whose ClientHellos are counted (unset: the listeners' ports)" },
 };
 
 /*
@@ -329,6 +353,7 @@ const struct ks_conf_sec_kind ks_conf_sections[KS_SEC__COUNT] = {
 			      .elem_size = sizeof(struct ks_listener_conf),
 			      .name_off = LSN(name),
 			      .line_off = LSN(line) },
+	[KS_SEC_TELEMETRY] = { .name = "telemetry" },
 };
 
 const struct ks_conf_key *ks_config_keys(size_t *n)

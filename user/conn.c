@@ -397,6 +397,9 @@ static void hs_step(struct ks_conn *c)
 
 	if (r == 1) {
 		ks_tls_handshake_done(c->p.tls, c->ssl);
+		/* The kTLS module will decide the path here; until then OpenSSL carries it all. */
+		ks_metrics_count_session(&c->p.stats->sessions, KS_SESSION_USERSPACE,
+					 KS_SESSION_R_NOT_ENABLED);
 		if (backend_connect(c) < 0) {
 			ks_warn("listener %s: cannot start a backend connection: %s", c->p.listener,
 				strerror(errno));

@@ -292,7 +292,10 @@ static void attempt_done(struct ks_fetcher *f, struct fcert *c, bool success)
 /* No response to judge: the cache records why, and keeps the published staple. */
 static void fail_attempt(struct ks_fetcher *f, struct fcert *c)
 {
-	ks_cache_note_failure(f->cache, c->entry, c->res.detail);
+	ks_cache_note_http_failure(f->cache, c->entry,
+				   c->res.outcome == KS_FETCH_HTTP_ERROR ? c->res.http_err
+									 : KS_HTTP_ERR_LOCAL,
+				   c->res.detail);
 	attempt_done(f, c, false);
 }
 

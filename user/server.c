@@ -79,6 +79,7 @@ struct ks_server {
 	struct ks_loop_op sig_op, ticket_op, drain_op;
 	bool draining, reload_requested;
 	int64_t ticket_ms;
+	struct ks_srv_metrics *metrics;
 };
 
 /* ---- worker side ---- */
@@ -431,6 +432,7 @@ static void reload(struct ks_server *srv)
 	}
 	if (cfg->workers != srv->gen->cfg->workers)
 		ks_warn("%s: [kstaple] workers changes on restart only", srv->config_path);
+	ks_srv_metrics_reload_check(srv->gen->cfg, cfg);
 	ks_log_set_level(cfg->log_level);
 	g = ks_gen_new(cfg, srv->clk, srv->keys, srv->next_id++);
 	if (!g)
@@ -471,8 +473,10 @@ static int setup_workers(struct ks_server *srv, const struct ks_config *cfg)
 	srv->workers = calloc(srv->n_workers, sizeof(*srv->workers));
 	ENSURE(srv->lsn && srv->workers, -ENOMEM);
 	for (size_t i = 0; i < srv->n_lsn; i++) {
-		srv->lsn[i].name = cfg->listeners[i].name;
-		srv->lsn[i].listen = cfg->listeners[i].listen;
+		/* Copies: the generation whose configuration holds them goes at a reload. */
+		srv->lsn[i].name = strdup(cfg->listeners[i].name);
+		srv->lsn[i].listen = strdup(cfg->listeners[i].listen);
+		ENSURE(srv->lsn[i].name && srv->lsn[i].listen, -ENOMEM);
 		srv->lsn[i].max = cfg->listeners[i].max_connections;
 	}
 	for (size_t i = 0; i < srv->n_workers; i++) {
@@ -531,10 +535,16 @@ static void server_free(struct ks_server *srv)
 		free(w->wl);
 	}
 	free(srv->workers);
+	/* Before the fetcher and the generation its snapshots read. */
+	ks_srv_metrics_free(srv->metrics);
 	ks_fetcher_free(srv->fetcher);
 	if (srv->loop)
 		ks_loop_free(srv->loop);
 	ks_gen_unref(srv->gen);
+	for (size_t i = 0; srv->lsn && i < srv->n_lsn; i++) {
+		free(srv->lsn[i].name);
+		free(srv->lsn[i].listen);
+	}
 	free(srv->lsn);
 	ks_ticket_keys_free(srv->keys);
 	if (srv->sfd >= 0)
@@ -579,6 +589,7 @@ static int server_start(struct ks_server *srv, struct ks_config *cfg)
 	ENSURE(srv->gen, errno ? -errno : -EINVAL);
 	c = srv->gen->cfg;
 	TRY(setup_workers(srv, c));
+	TRY(ks_srv_metrics_setup(srv, srv->loop, c, &srv->metrics));
 	/*
 	 * Listening sockets are bound, keys loaded and the state directory open: nothing else
 	 * needs root. Drop now, before the fetcher or any worker starts a thread, since
@@ -605,6 +616,30 @@ static int server_start(struct ks_server *srv, struct ks_config *cfg)
 		ks_info("listener %s: serving TLS on %s -> %s (%zu workers)", srv->lsn[i].name,
 			srv->lsn[i].listen, c->listeners[i].backend, srv->n_workers);
 	return 0;
+}
+
+struct gen *ks_server_gen(struct ks_server *srv)
+{
+	return srv->gen;
+}
+
+struct ks_fetcher *ks_server_fetcher(struct ks_server *srv)
+{
+	return srv->fetcher;
+}
+
+size_t ks_server_n_listeners(const struct ks_server *srv)
+{
+	return srv->n_lsn;
+}
+
+unsigned ks_server_listener(struct ks_server *srv, size_t i, const char **name, const char **listen,
+			    const struct ks_conn_stats **stats)
+{
+	*name = srv->lsn[i].name;
+	*listen = srv->lsn[i].listen;
+	*stats = &srv->lsn[i].stats;
+	return atomic_load_explicit(&srv->lsn[i].conns, memory_order_relaxed);
 }
 
 int ks_server_run(const struct ks_server_opts *opts)

@@ -51,4 +51,25 @@ void ks_gen_log_missing(struct gen *g, const struct ks_clock *clk);
 KS_MUST_CHECK int ks_resolve(const char *hostport, bool passive, struct sockaddr_storage *ss,
 			     socklen_t *len);
 
+/* ---- server.c: what the metrics read (main thread only) ---- */
+struct ks_server;
+struct gen *ks_server_gen(struct ks_server *srv);
+struct ks_fetcher *ks_server_fetcher(struct ks_server *srv);
+size_t ks_server_n_listeners(const struct ks_server *srv);
+/* Listener i: its name, listen address and stats; returns the connections open now. */
+unsigned ks_server_listener(struct ks_server *srv, size_t i, const char **name, const char **listen,
+			    const struct ks_conn_stats **stats);
+
+/* ---- server_metrics.c: [telemetry], metrics_listen, control_socket ---- */
+struct ks_srv_metrics;
+/*
+ * Before the privilege drop: attach [telemetry], open the pinned counters, bind the metrics
+ * endpoint and the control socket (serving on loop from its next turn). Errors are logged.
+ */
+KS_MUST_CHECK int ks_srv_metrics_setup(struct ks_server *srv, struct ks_loop *loop,
+				       const struct ks_config *cfg, struct ks_srv_metrics **out);
+void ks_srv_metrics_free(struct ks_srv_metrics *m);
+/* A reload cannot move these: warn when the new configuration tries. */
+void ks_srv_metrics_reload_check(const struct ks_config *old, const struct ks_config *cfg);
+
 #endif /* KSTAPLE_SERVER_INTERNAL_H */

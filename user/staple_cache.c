@@ -484,6 +484,7 @@ int ks_cache_submit(struct ks_cache *cache, struct ks_cache_entry *entry, const 
 	now = ks_now(&cache->clk);
 	ret = verify(cache, entry, der, len, now, res);
 	if (ret < 0) {
+		STAT_INC(entry->stats.local_failures);
 		STAT_INC(entry->stats.failures);
 		set_last_error(cache, entry, "cannot verify: %s", strerror(-ret));
 		return ret;
@@ -501,6 +502,7 @@ int ks_cache_submit(struct ks_cache *cache, struct ks_cache_entry *entry, const 
 	cur = atomic_load(&entry->current);
 	if (cur && res->this_update < cur->this_update) {
 		/* A responder behind a stale cache or load balancer: never go back in time. */
+		STAT_INC(entry->stats.stale);
 		STAT_INC(entry->stats.failures);
 		set_last_error(cache, entry,
 			       "response older than the published response (thisUpdate %s < %s)",
@@ -524,10 +526,21 @@ int ks_cache_submit(struct ks_cache *cache, struct ks_cache_entry *entry, const 
 
 void ks_cache_note_failure(struct ks_cache *cache, struct ks_cache_entry *entry, const char *why)
 {
+	ks_cache_note_http_failure(cache, entry, KS_HTTP_ERR_LOCAL, why);
+}
+
+void ks_cache_note_http_failure(struct ks_cache *cache, struct ks_cache_entry *entry,
+				enum ks_http_err err, const char *why)
+{
 	char kept[96];
 
 	if (!cache || !entry)
 		return;
+	/* Our own trouble (no memory, no request) is not the responder's: counted apart. */
+	if (err > KS_HTTP_OK && err < KS_HTTP_ERR__COUNT && err != KS_HTTP_ERR_LOCAL)
+		STAT_INC(entry->stats.http_failures[err]);
+	else
+		STAT_INC(entry->stats.local_failures);
 	STAT_INC(entry->stats.failures);
 	set_last_error(cache, entry, "%s", why ? why : "unknown error");
 	ks_log_cert(KS_LOG_WARN, entry->cert->name, "OCSP fetch failed: %s; %s", entry->last_error,

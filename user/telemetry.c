@@ -190,29 +190,41 @@ static int map_ports(int fd, uint16_t *out, size_t max)
 	return (int)n;
 }
 
-int ks_telemetry_read(struct ks_port_counters *out, size_t max)
+int ks_telemetry_open_counters(void)
+{
+	return open_pinned(KS_MAP_COUNTERS);
+}
+
+int ks_telemetry_read_fd(int fd, struct ks_port_counters *out, size_t max)
 {
 	uint16_t ports[KS_BPF_MAX_PORTS];
-	int fd, n, i, k = 0, err;
+	int n, i, k = 0, err;
 
-	ENSURE(out || max == 0, -EINVAL);
-	fd = open_pinned(KS_MAP_COUNTERS);
-	if (fd < 0)
-		return fd;
+	ENSURE(fd >= 0 && (out || max == 0), -EINVAL);
 	n = map_ports(fd, ports, KS_ARRAY_SIZE(ports));
 	for (i = 0; i < n && (size_t)k < max; i++) {
 		err = sum_counters(fd, ports[i], &out[k].c);
 		if (err == -ENOENT) /* removed between the walk and the lookup */
 			continue;
-		if (err < 0) {
-			close(fd);
+		if (err < 0)
 			return err;
-		}
 		out[k++].port = ports[i];
 	}
-	close(fd);
 	qsort(out, (size_t)k, sizeof(*out), cmp_port);
 	return k;
+}
+
+int ks_telemetry_read(struct ks_port_counters *out, size_t max)
+{
+	int fd, n;
+
+	ENSURE(out || max == 0, -EINVAL);
+	fd = open_pinned(KS_MAP_COUNTERS);
+	if (fd < 0)
+		return fd;
+	n = ks_telemetry_read_fd(fd, out, max);
+	close(fd);
+	return n;
 }
 
 int ks_telemetry_ports(uint16_t *out, size_t max)

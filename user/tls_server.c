@@ -26,6 +26,7 @@ struct group {
 	struct ks_tls_ctx *owner;
 	SSL_CTX *ctx;
 	struct ks_tls_cert *ec, *rsa;
+	size_t ec_idx, rsa_idx; /* their places in the listener's list (per-listener counters) */
 	char *names[MAX_NAMES];
 	size_t n_names;
 };
@@ -40,6 +41,9 @@ struct ks_tls_ctx {
 	size_t n_groups;
 	int tickets; /* spec->tickets */
 	struct ks_tls_listener_stats stats;
+	struct ks_tls_cert **certs;	      /* as listed in the spec */
+	struct ks_tls_cert_stats *cert_stats; /* per certificate, on this listener only */
+	size_t n_certs;
 };
 
 static const char *const outcome_names[KS_TLS__OUTCOMES] = {
@@ -104,24 +108,36 @@ static void note_state(struct ks_tls_cert *tc, enum ks_tls_outcome o, const stru
 	}
 }
 
-static struct ks_tls_cert *selected_in(struct group *g, SSL *ssl)
+static struct ks_tls_cert *selected_in(struct group *g, SSL *ssl, size_t *idx)
 {
 	X509 *x = SSL_get_certificate(ssl);
 
 	if (!x)
 		return NULL;
-	if (g->ec && g->ec->cert->leaf == x)
+	if (g->ec && g->ec->cert->leaf == x) {
+		*idx = g->ec_idx;
 		return g->ec;
-	if (g->rsa && g->rsa->cert->leaf == x)
+	}
+	if (g->rsa && g->rsa->cert->leaf == x) {
+		*idx = g->rsa_idx;
 		return g->rsa;
+	}
 	return NULL;
+}
+
+/* Counted twice: for the certificate (all listeners) and for this listener's use of it. */
+static void count(struct group *g, struct ks_tls_cert *tc, size_t idx, enum ks_tls_outcome o)
+{
+	STAT_INC(tc->stats.outcome[o]);
+	STAT_INC(g->owner->cert_stats[idx].outcome[o]);
 }
 
 struct ks_tls_cert *ks_tls_selected(SSL *ssl)
 {
 	struct group *g = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	size_t idx;
 
-	return g ? selected_in(g, ssl) : NULL;
+	return g ? selected_in(g, ssl, &idx) : NULL;
 }
 
 /*
@@ -136,15 +152,16 @@ static int status_cb(SSL *ssl, void *arg)
 	struct ks_staple *st;
 	enum ks_tls_outcome o;
 	unsigned char *copy;
+	size_t idx;
 
 	if (SSL_get_tlsext_status_type(ssl) != TLSEXT_STATUSTYPE_ocsp)
 		return SSL_TLSEXT_ERR_NOACK;
-	tc = selected_in(g, ssl);
+	tc = selected_in(g, ssl, &idx);
 	if (!tc)
 		return SSL_TLSEXT_ERR_NOACK;
 	st = ks_staple_acquire(tc->entry);
 	o = ks_tls_decide(st, ks_now(g->owner->clk), ks_tls_requires_staple(tc));
-	STAT_INC(tc->stats.outcome[o]);
+	count(g, tc, idx, o);
 	note_state(tc, o, st);
 	if (o == KS_TLS_STAPLED) {
 		/* OpenSSL takes ownership of the buffer and frees it with the SSL. */
@@ -165,14 +182,16 @@ static int status_cb(SSL *ssl, void *arg)
 
 void ks_tls_handshake_done(struct ks_tls_ctx *t, SSL *ssl)
 {
+	struct group *g = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 	struct ks_tls_cert *tc;
+	size_t idx;
 
 	STAT_INC(t->stats.handshakes);
 	if (SSL_session_reused(ssl))
 		STAT_INC(t->stats.resumed);
-	else if (SSL_get_tlsext_status_type(ssl) != TLSEXT_STATUSTYPE_ocsp &&
-		 (tc = ks_tls_selected(ssl)))
-		STAT_INC(tc->stats.outcome[KS_TLS_NOT_ASKED]);
+	else if (SSL_get_tlsext_status_type(ssl) != TLSEXT_STATUSTYPE_ocsp && g &&
+		 (tc = selected_in(g, ssl, &idx)))
+		count(g, tc, idx, KS_TLS_NOT_ASKED);
 }
 
 /*
@@ -293,7 +312,7 @@ static bool same_names(X509 *a, X509 *b)
 	return same;
 }
 
-static int add_cert(struct ks_tls_ctx *t, struct group *g, struct ks_tls_cert *tc)
+static int add_cert(struct ks_tls_ctx *t, struct group *g, struct ks_tls_cert *tc, size_t idx)
 {
 	struct ks_cert *c = tc->cert;
 
@@ -303,10 +322,13 @@ static int add_cert(struct ks_tls_ctx *t, struct group *g, struct ks_tls_cert *t
 		ks_log_ossl(KS_LOG_ERR, c->name, "cannot use the certificate and key for TLS");
 		return -EINVAL;
 	}
-	if (c->is_ecdsa)
+	if (c->is_ecdsa) {
 		g->ec = tc;
-	else
+		g->ec_idx = idx;
+	} else {
 		g->rsa = tc;
+		g->rsa_idx = idx;
+	}
 	(void)t;
 	return 0;
 }
@@ -371,7 +393,7 @@ static int group_ctx_new(struct ks_tls_ctx *t, struct group *g)
 }
 
 /* A certificate joins the first group with the same names and a free slot for its key type. */
-static int place_cert(struct ks_tls_ctx *t, struct ks_tls_cert *tc)
+static int place_cert(struct ks_tls_ctx *t, struct ks_tls_cert *tc, size_t idx)
 {
 	struct group *g;
 
@@ -382,12 +404,12 @@ static int place_cert(struct ks_tls_ctx *t, struct ks_tls_cert *tc)
 		if (!other || (tc->cert->is_ecdsa ? g->ec : g->rsa) ||
 		    !same_names(other->cert->leaf, tc->cert->leaf))
 			continue;
-		return add_cert(t, g, tc);
+		return add_cert(t, g, tc, idx);
 	}
 	g = &t->groups[t->n_groups++];
 	TRY(group_ctx_new(t, g));
 	TRY(collect_names(g, tc->cert->leaf));
-	return add_cert(t, g, tc);
+	return add_cert(t, g, tc, idx);
 }
 
 static int alpn_wire(struct ks_tls_ctx *t, char *const *alpn)
@@ -425,7 +447,9 @@ struct ks_tls_ctx *ks_tls_ctx_new(const struct ks_tls_listener_spec *spec)
 	t->keys = spec->ticket_keys;
 	t->tickets = spec->tickets;
 	t->groups = calloc(spec->n_certs, sizeof(*t->groups));
-	ENSURE_OUT(t->name && t->groups, -ENOMEM);
+	t->certs = calloc(spec->n_certs, sizeof(*t->certs));
+	t->cert_stats = calloc(spec->n_certs, sizeof(*t->cert_stats));
+	ENSURE_OUT(t->name && t->groups && t->certs && t->cert_stats, -ENOMEM);
 	ENSURE_OUT(spec->n_certs > 0, -EINVAL);
 	if (spec->alpn)
 		TRY_OUT(alpn_wire(t, spec->alpn));
@@ -435,7 +459,8 @@ struct ks_tls_ctx *ks_tls_ctx_new(const struct ks_tls_listener_spec *spec)
 				    "no private key loaded");
 			ENSURE_OUT(false, -EINVAL);
 		}
-		TRY_OUT(place_cert(t, spec->certs[i]));
+		TRY_OUT(place_cert(t, spec->certs[i], i));
+		t->certs[t->n_certs++] = spec->certs[i];
 	}
 	return t;
 out:
@@ -454,6 +479,8 @@ void ks_tls_ctx_free(struct ks_tls_ctx *t)
 			free(t->groups[i].names[j]);
 	}
 	free(t->groups);
+	free(t->certs);
+	free(t->cert_stats);
 	free(t->alpn);
 	free(t->name);
 	free(t);
@@ -462,6 +489,21 @@ void ks_tls_ctx_free(struct ks_tls_ctx *t)
 struct ks_tls_listener_stats *ks_tls_ctx_stats(struct ks_tls_ctx *t)
 {
 	return &t->stats;
+}
+
+size_t ks_tls_ctx_n_certs(const struct ks_tls_ctx *t)
+{
+	return t->n_certs;
+}
+
+struct ks_tls_cert *ks_tls_ctx_cert(const struct ks_tls_ctx *t, size_t i)
+{
+	return i < t->n_certs ? t->certs[i] : NULL;
+}
+
+struct ks_tls_cert_stats *ks_tls_ctx_cert_stats(struct ks_tls_ctx *t, size_t i)
+{
+	return i < t->n_certs ? &t->cert_stats[i] : NULL;
 }
 
 SSL_CTX *ks_tls_ctx_default(struct ks_tls_ctx *t)

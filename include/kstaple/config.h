@@ -9,6 +9,7 @@
  *   [cert:NAME]            chain, key, issuer, responder, must_staple
  *   [listener:NAME]        listen, backend, certs, alpn, timeouts, max_connections,
  *                          session_tickets (serve)
+ *   [telemetry]            interfaces, ports: the eBPF ClientHello counters, attached by serve
  */
 #ifndef KSTAPLE_CONFIG_H
 #define KSTAPLE_CONFIG_H
@@ -64,6 +65,12 @@ struct ks_fetch_conf {
 	int64_t startup_wait_ms;
 };
 
+/* [telemetry]: `kstaple serve` attaches the ClientHello counters at start when interfaces is set. */
+struct ks_telemetry_conf {
+	char **interfaces; /* NULL: no attach */
+	char **ports;	   /* decimal port numbers (checked); NULL: the listeners' ports */
+};
+
 struct ks_config {
 	char *path;
 	/* [kstaple] privileges and key protection: privdrop.h, keyfile.h */
@@ -75,7 +82,10 @@ struct ks_config {
 	int64_t workers;	     /* serve: worker threads, 0 = one per CPU */
 	int64_t drain_timeout_ms;    /* serve: SIGTERM waits this long for connections */
 	int64_t ticket_key_lifetime; /* serve: seconds between session ticket key rotations */
+	char *metrics_listen;	     /* serve: HOST:PORT of the Prometheus endpoint; NULL: none */
+	char *control_socket;	     /* serve: unix socket for `kstaple stats`; NULL: default */
 	struct ks_fetch_conf fetch;
+	struct ks_telemetry_conf telemetry;
 	struct ks_cert_conf *certs;
 	size_t n_certs;
 	struct ks_listener_conf *listeners;
@@ -92,6 +102,7 @@ enum ks_conf_section {
 	KS_SEC_FETCH,
 	KS_SEC_CERT,
 	KS_SEC_LISTENER,
+	KS_SEC_TELEMETRY,
 	KS_SEC__COUNT,
 };
 

@@ -22,6 +22,7 @@
 
 #include "kstaple/common.h"
 #include "kstaple/loop.h"
+#include "kstaple/metrics.h"
 #include "kstaple/tls_server.h"
 
 struct ks_conn;
@@ -42,6 +43,7 @@ struct ks_conn_stats {
 	atomic_uint_fast64_t completed;		  /* both directions ended normally */
 	atomic_uint_fast64_t errors;		  /* reset or I/O error after the handshake */
 	atomic_uint_fast64_t bytes_in, bytes_out; /* client -> backend, backend -> client */
+	struct ks_session_stats sessions;	  /* data path after the handshake (kTLS) */
 };
 
 struct ks_conn_params {

@@ -22,6 +22,7 @@
 
 #include "kstaple/cert_store.h"
 #include "kstaple/clock.h"
+#include "kstaple/http_fetch.h"
 #include "kstaple/ocsp_verify.h"
 
 /* Immutable once published. */
@@ -34,12 +35,18 @@ struct ks_staple {
 	uint8_t der[]; /* the DER OCSPResponse, as stapled */
 };
 
-/* Counters are written by the fetcher thread and read by anyone (relaxed atomics). */
+/*
+ * Counters are written by the fetcher thread and read by anyone (relaxed atomics). failures is
+ * the sum of the reasons: rejected[] + http_failures[] + stale + local_failures.
+ */
 struct ks_cache_stats {
 	atomic_uint_fast64_t successes;		    /* stapleable responses accepted */
 	atomic_uint_fast64_t failures;		    /* fetches or responses rejected, all reasons */
 	atomic_uint_fast64_t rejected[KS_V__COUNT]; /* rejections by verdict */
-	atomic_uint_fast64_t persist_failures;	    /* could not write state_dir */
+	atomic_uint_fast64_t http_failures[KS_HTTP_ERR__COUNT]; /* no usable HTTP response */
+	atomic_uint_fast64_t stale;	       /* older than the published response: ignored */
+	atomic_uint_fast64_t local_failures;   /* could not verify or start a request (ENOMEM...) */
+	atomic_uint_fast64_t persist_failures; /* could not write state_dir */
 };
 
 struct ks_cache_entry {
@@ -82,8 +89,13 @@ KS_MUST_CHECK int ks_cache_load(struct ks_cache *cache, struct ks_cache_entry *e
 KS_MUST_CHECK int ks_cache_submit(struct ks_cache *cache, struct ks_cache_entry *entry,
 				  const uint8_t *der, size_t len, struct ks_ocsp_result *res);
 
-/* Record a failure that produced no response (connection refused, HTTP 500, ...). */
+/*
+ * Record a failure that produced no response (connection refused, HTTP 500, ...): err is its
+ * class (KS_HTTP_ERR_LOCAL when the request could not even start).
+ */
 void ks_cache_note_failure(struct ks_cache *cache, struct ks_cache_entry *entry, const char *why);
+void ks_cache_note_http_failure(struct ks_cache *cache, struct ks_cache_entry *entry,
+				enum ks_http_err err, const char *why);
 
 /*
  * Readers: take a reference to the published staple (NULL if none). Lock-free. The caller

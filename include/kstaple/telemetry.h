@@ -49,6 +49,14 @@ void ks_telemetry_route_libbpf_log(void);
  */
 KS_MUST_CHECK int ks_telemetry_read(struct ks_port_counters *out, size_t max);
 
+/*
+ * The same through a descriptor kept open: the agent opens the pinned counters map before it
+ * drops privileges (the pin is root's, mode 0600) and reads it on every scrape afterwards.
+ * open: fd or negative errno (-ENOENT: nothing pinned). read_fd: as ks_telemetry_read.
+ */
+KS_MUST_CHECK int ks_telemetry_open_counters(void);
+KS_MUST_CHECK int ks_telemetry_read_fd(int fd, struct ks_port_counters *out, size_t max);
+
 /* Ports currently watched (the pinned ports map), sorted. Count or negative errno. */
 KS_MUST_CHECK int ks_telemetry_ports(uint16_t *out, size_t max);
 

@@ -13,7 +13,8 @@
  * one whose nextUpdate is past (clock injected), and otherwise hands a copy to OpenSSL. With no
  * valid staple it answers NOACK, or fails the handshake when the certificate requires one
  * (must_staple = enforce, or auto with the TLS Feature extension). Every decision is counted per
- * certificate (relaxed atomics, read by the metrics module) and each change of a certificate's
+ * certificate and per listener x certificate (relaxed atomics, read by the metrics module:
+ * ks_tls_cert.stats and ks_tls_ctx_cert_stats()) and each change of a certificate's
  * stapling state is logged once.
  *
  * Session tickets: keys made and rotated by the agent (struct ks_ticket_keys), the previous key
@@ -112,6 +113,13 @@ struct ks_tls_ctx;
 struct ks_tls_ctx *ks_tls_ctx_new(const struct ks_tls_listener_spec *spec);
 void ks_tls_ctx_free(struct ks_tls_ctx *t);
 struct ks_tls_listener_stats *ks_tls_ctx_stats(struct ks_tls_ctx *t);
+/*
+ * The listener's certificates in spec order, and the outcomes of its handshakes per
+ * certificate (the same decisions as ks_tls_cert.stats, which sums every listener).
+ */
+size_t ks_tls_ctx_n_certs(const struct ks_tls_ctx *t);
+struct ks_tls_cert *ks_tls_ctx_cert(const struct ks_tls_ctx *t, size_t i);
+struct ks_tls_cert_stats *ks_tls_ctx_cert_stats(struct ks_tls_ctx *t, size_t i);
 /* The default group's context (tests drive handshakes with it). */
 SSL_CTX *ks_tls_ctx_default(struct ks_tls_ctx *t);
 

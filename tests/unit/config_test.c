@@ -448,7 +448,7 @@ Test(config, unknown_keys_and_sections)
 		     NAME ":1: [certs:www]: unknown section (did you mean [cert:www]?)");
 	release();
 	capture();
-	expect_error("\n[telemetry]\n", NAME ":2: [telemetry]: unknown section");
+	expect_error("\n[stats]\n", NAME ":2: [stats]: unknown section");
 	release();
 	capture();
 	expect_error("skew = 5\n", NAME ":1: skew: key before any [section]");
@@ -857,4 +857,43 @@ Test(config, hostport_values)
 	expect_error(CERT_A "[listener:web]\nlisten = 127.0.0.1\nbackend = h:1\ncerts = a\n",
 		     "listen: expected HOST:PORT, [IPv6]:PORT or *:PORT with a port 1-65535, got "
 		     "'127.0.0.1'");
+}
+
+Test(config, metrics_and_telemetry_keys)
+{
+	struct ks_config *c = parse_ok("[kstaple]\nmetrics_listen = 127.0.0.1:9100\n"
+				       "control_socket = run/ctl.sock\n"
+				       "[telemetry]\ninterfaces = lo, eth0\nports = 443, 8443\n");
+
+	cr_assert_str_eq(c->metrics_listen, "127.0.0.1:9100");
+	cr_assert_str_eq(c->control_socket, "/etc/kstaple/run/ctl.sock", "relative to the file");
+	cr_assert_str_eq(c->telemetry.interfaces[1], "eth0");
+	cr_assert_str_eq(c->telemetry.ports[1], "8443");
+	cr_assert_null(c->telemetry.ports[2]);
+	ks_config_free(c);
+	c = parse_ok("[kstaple]\n");
+	cr_assert_null(c->metrics_listen);
+	cr_assert_null(c->control_socket);
+	cr_assert_null(c->telemetry.interfaces);
+	cr_assert_null(c->telemetry.ports);
+	ks_config_free(c);
+}
+
+Test(config, telemetry_ports_are_checked)
+{
+	expect_error("[telemetry]\ninterfaces = lo\nports = 443, 0\n",
+		     NAME ":3: [telemetry] ports: '0' is not a TCP port (1-65535)");
+	release();
+	capture();
+	expect_error("[telemetry]\ninterfaces = lo\nports = 65536\n", "'65536' is not a TCP port");
+	release();
+	capture();
+	expect_error("[telemetry]\ninterfaces = lo\nports = 44x\n", "'44x' is not a TCP port");
+	release();
+	capture();
+	expect_error("[telemetry]\nports = 443\n", "[telemetry] ports: needs interfaces");
+	release();
+	capture();
+	expect_error("[kstaple]\nmetrics_listen = 9100\n",
+		     "[kstaple] metrics_listen: expected HOST:PORT");
 }

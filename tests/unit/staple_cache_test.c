@@ -701,6 +701,50 @@ Test(staple_cache, note_failure_counts_and_keeps)
 	env_fini(&e);
 }
 
+/* Every failure has exactly one reason; the reasons add up to failures. */
+Test(staple_cache, failure_reasons_add_up)
+{
+	struct env e;
+	struct ks_ocsp_result res;
+	uint8_t *newer, *older, *bad;
+	size_t newer_len, older_len, bad_len;
+	uint64_t sum = 0;
+
+	env_init(&e, "ecdsa");
+	newer = make_good(&e, 100, &newer_len);
+	older = make_good(&e, 3600, &older_len);
+	read_fixture("wrongkey.der", &bad, &bad_len);
+	capture_start();
+	cr_assert_eq(ks_cache_submit(e.cache, e.entry, newer, newer_len, &res), 1);
+	cr_assert_eq(ks_cache_submit(e.cache, e.entry, older, older_len, &res), 0);
+	cr_assert_eq(ks_cache_submit(e.cache, e.entry, bad, bad_len, &res), 0);
+	ks_cache_note_http_failure(e.cache, e.entry, KS_HTTP_ERR_CONNECT, "connection refused");
+	ks_cache_note_http_failure(e.cache, e.entry, KS_HTTP_ERR_CONNECT, "connection refused");
+	ks_cache_note_http_failure(e.cache, e.entry, KS_HTTP_ERR_STATUS, "HTTP status 500");
+	ks_cache_note_http_failure(e.cache, e.entry, KS_HTTP_ERR_LOCAL, "out of memory");
+	ks_cache_note_failure(e.cache, e.entry, "cannot start the request");
+	free(capture_end());
+	cr_assert_eq(atomic_load(&e.entry->stats.successes), 1);
+	cr_assert_eq(atomic_load(&e.entry->stats.stale), 1);
+	cr_assert_eq(atomic_load(&e.entry->stats.rejected[res.verdict]), 1);
+	cr_assert_neq(res.verdict, KS_V_GOOD);
+	cr_assert_eq(atomic_load(&e.entry->stats.http_failures[KS_HTTP_ERR_CONNECT]), 2);
+	cr_assert_eq(atomic_load(&e.entry->stats.http_failures[KS_HTTP_ERR_STATUS]), 1);
+	cr_assert_eq(atomic_load(&e.entry->stats.http_failures[KS_HTTP_ERR_LOCAL]), 0);
+	cr_assert_eq(atomic_load(&e.entry->stats.local_failures), 2);
+	for (int v = 0; v < KS_V__COUNT; v++)
+		sum += atomic_load(&e.entry->stats.rejected[v]);
+	for (int h = 0; h < KS_HTTP_ERR__COUNT; h++)
+		sum += atomic_load(&e.entry->stats.http_failures[h]);
+	sum += atomic_load(&e.entry->stats.stale) + atomic_load(&e.entry->stats.local_failures);
+	cr_assert_eq(atomic_load(&e.entry->stats.failures), 7);
+	cr_assert_eq(sum, 7);
+	OPENSSL_free(newer);
+	OPENSSL_free(older);
+	free(bad);
+	env_fini(&e);
+}
+
 /* ---- Readers against a publishing writer ------------------------------------------------ */
 
 /*

@@ -548,3 +548,48 @@ Test(tls_server, session_tickets_out_of_range_refused)
 	spec.tickets = -2;
 	cr_assert_null(ks_tls_ctx_new(&spec), "accepted tickets = -2");
 }
+
+/* Two listeners serving the same certificates: per-listener counts apart, per-cert summed. */
+Test(tls_server, counts_per_listener_and_certificate)
+{
+	struct ks_tls_cert *ec = add("ecdsa", "good.der", KS_MUST_STAPLE_AUTO);
+	struct ks_tls_cert *rsa = add("rsa", NULL, KS_MUST_STAPLE_AUTO);
+	struct client_opts ask = { .ask = true }, quiet = { .ask = false };
+	struct client_opts rsa_only = { .ask = true, .sigalgs = "rsa_pss_rsae_sha256:RSA+SHA256" };
+	struct ks_tls_ctx *a, *b;
+	struct result r;
+
+	build(NULL);
+	a = tls;
+	build(NULL);
+	b = tls;
+	cr_assert_eq(ks_tls_ctx_n_certs(b), 2);
+	cr_assert_eq(ks_tls_ctx_cert(b, 1), rsa);
+	cr_assert_null(ks_tls_ctx_cert(b, 2));
+	cr_assert_null(ks_tls_ctx_cert_stats(b, 2));
+	for (int i = 0; i < 2; i++) {
+		r = handshake(&ask);
+		cr_assert(r.ok && r.status_len > 0);
+		result_free(&r);
+	}
+	r = handshake(&quiet);
+	cr_assert(r.ok);
+	result_free(&r);
+	r = handshake(&rsa_only);
+	cr_assert(r.ok && r.status_len == -1);
+	result_free(&r);
+	tls = a;
+	r = handshake(&ask);
+	cr_assert(r.ok);
+	result_free(&r);
+	cr_assert_eq(atomic_load(&ks_tls_ctx_cert_stats(a, 0)->outcome[KS_TLS_STAPLED]), 1);
+	cr_assert_eq(atomic_load(&ks_tls_ctx_cert_stats(b, 0)->outcome[KS_TLS_STAPLED]), 2);
+	cr_assert_eq(atomic_load(&ks_tls_ctx_cert_stats(b, 0)->outcome[KS_TLS_NOT_ASKED]), 1);
+	cr_assert_eq(atomic_load(&ks_tls_ctx_cert_stats(a, 0)->outcome[KS_TLS_NOT_ASKED]), 0);
+	cr_assert_eq(atomic_load(&ks_tls_ctx_cert_stats(b, 1)->outcome[KS_TLS_NONE_CACHED]), 1);
+	cr_assert_eq(atomic_load(&ks_tls_ctx_cert_stats(a, 1)->outcome[KS_TLS_NONE_CACHED]), 0);
+	cr_assert_eq(count(ec, KS_TLS_STAPLED), 3);
+	cr_assert_eq(count(ec, KS_TLS_NOT_ASKED), 1);
+	cr_assert_eq(count(rsa, KS_TLS_NONE_CACHED), 1);
+	ks_tls_ctx_free(b);
+}
