@@ -19,10 +19,12 @@
 #   stapling exists only in its http module) opens it only when a request arrives, so on this
 #   load nginx does LESS work than the other two: the comparison leans towards nginx.
 # - Session tickets as each server sends them: nginx and HAProxy send two in TLS 1.3
-#   (OpenSSL's default), so "kstaple" runs with session_tickets = 2; "kstaple-t0" is kstaple
-#   with tickets off (session_tickets = 0), reported beside it.
+#   (OpenSSL's default), so "kstaple" runs with session_tickets = 2; "kstaple-t1" is kstaple's
+#   default (one ticket) and "kstaple-t0" kstaple with tickets off, reported beside it.
+# - The client offers one suite, AES-128-GCM, and X25519: every server negotiates the same
+#   whatever its preference rules (it is what browsers put first).
 # - Every server process is pinned to CPU $SRV_CPU (taskset), the load generator, backend and
-#   responder to CPU $CLI_CPU. Server CPU per handshake comes from /proc/PID/stat of all the
+#   responder to CPU $CLI_CPU. Server CPU per handshake comes from the CPU clocks of all the
 #   server's processes (nginx master + worker) over a fixed number of handshakes.
 # - Runs are interleaved (nginx, HAProxy, kstaple, kstaple-t0, then the next repetition, the
 #   starting server rotating) because the machine is shared and its speed drifts; tables give
@@ -55,7 +57,11 @@ else
 	REPS=${REPS:-5} HS=${HS:-2000} OPEN_S=${OPEN_S:-8} WARM=${WARM:-1} FIRST_REPS=3 SPEED_S=3
 fi
 CONNS=${CONNS:-8}
-SERVERS=${SERVERS:-nginx haproxy kstaple kstaple-t0}
+if [ -n "${QUICK:-}" ]; then
+	SERVERS=${SERVERS:-nginx haproxy kstaple kstaple-t0}
+else
+	SERVERS=${SERVERS:-nginx haproxy kstaple kstaple-t1 kstaple-t0}
+fi
 COMBOS=${COMBOS:-ecdsa-1.3 ecdsa-1.2 rsa-1.3 rsa-1.2}
 KS_TICKETS=${KS_TICKETS:-2}
 SRV_CPU=${SRV_CPU:-0}
@@ -300,7 +306,7 @@ bench() {
 	ciphers=TLS_AES_128_GCM_SHA256
 	[ "$tls" = 1.2 ] && ciphers=ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256
 	taskset -c "$CLI_CPU" "$BENCH" --connect "127.0.0.1:${PORT[$s,$key]}" --tls "$tls" \
-		--ciphers "$ciphers" --status --quiet "$@"
+		--ciphers "$ciphers" --groups X25519 --status --quiet "$@"
 }
 
 # Rotate the order of the servers by repetition so no server always runs first.
