@@ -400,7 +400,7 @@ def report(out):
         f" combination; open loop {m.get('open_s', '?')} s. Cells: median [min-max], **paired"
         " ratio vs nginx** (median of the per-repetition ratios). nginx and HAProxy send two TLS"
         " 1.3 tickets per handshake. The client offers only AES-128-GCM (TLS 1.3:"
-        " TLS_AES_128_GCM_SHA256) and X25519, so every server negotiates the same.",
+        " TLS_AES_128_GCM_SHA256) and X25519 (then P-256), so every server negotiates the same.",
         "",
     ]
     body = []
