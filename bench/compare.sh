@@ -3,7 +3,7 @@
 # kstaple serve vs nginx vs HAProxy: server CPU per full TLS handshake, closed-loop throughput,
 # open-loop latency, staple share right after a start, and the crypto ceiling (issue 7).
 #
-#   bench/compare.sh            full run (about 20 minutes)
+#   bench/compare.sh            full run (about 30 minutes on a busy 2-core machine)
 #   QUICK=1 bench/compare.sh    short run (under 5 minutes on 2 cores)
 #
 # The set-up, and why it is fair:
@@ -55,7 +55,7 @@ export OPENSSL_CONF=/dev/null
 if [ -n "${QUICK:-}" ]; then
 	REPS=${REPS:-3} HS=${HS:-400} OPEN_S=${OPEN_S:-1} WARM=${WARM:-0.3} FIRST_REPS=1 SPEED_S=1
 else
-	REPS=${REPS:-5} HS=${HS:-2000} OPEN_S=${OPEN_S:-8} WARM=${WARM:-1} FIRST_REPS=3 SPEED_S=3
+	REPS=${REPS:-5} HS=${HS:-2000} OPEN_S=${OPEN_S:-6} WARM=${WARM:-1} FIRST_REPS=3 SPEED_S=3
 fi
 CONNS=${CONNS:-8}
 if [ -n "${QUICK:-}" ]; then
