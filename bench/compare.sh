@@ -31,7 +31,7 @@
 #   starting server rotating) because the machine is shared and its speed drifts; tables give
 #   medians with min-max, and ratios vs nginx are medians of the paired per-repetition ratios.
 #
-# Env: QUICK, REPS, HS (handshakes per closed-loop run), CONNS, OPEN_S, SERVERS (subset of
+# Env: QUICK, REPS, HS (handshakes per closed-loop run), CONNS, OPEN_S, OPEN_REPS, SERVERS (of
 # "nginx haproxy kstaple kstaple-t0"), COMBOS (subset of "ecdsa-1.3 ecdsa-1.2 rsa-1.3
 # rsa-1.2"), KS_TICKETS (kstaple's tickets, default 2), SRV_CPU, CLI_CPU, OUT (results dir),
 # KSTAPLE, KS_BUILD, KSTAPLE_ALT (for kstaple-alt), KEEP=1 (keep the work directory),
@@ -55,7 +55,10 @@ export OPENSSL_CONF=/dev/null
 if [ -n "${QUICK:-}" ]; then
 	REPS=${REPS:-3} HS=${HS:-400} OPEN_S=${OPEN_S:-1} WARM=${WARM:-0.3} FIRST_REPS=1 SPEED_S=1
 else
-	REPS=${REPS:-5} HS=${HS:-2000} OPEN_S=${OPEN_S:-6} WARM=${WARM:-1} FIRST_REPS=3 SPEED_S=3
+	# Many short repetitions rather than a few long ones: the machine is shared, and a
+	# median over 15 pairs resists a neighbour's burst better than one over 5.
+	REPS=${REPS:-15} HS=${HS:-500} OPEN_S=${OPEN_S:-6} WARM=${WARM:-0.5} FIRST_REPS=3 SPEED_S=3
+	OPEN_REPS=${OPEN_REPS:-5}
 fi
 CONNS=${CONNS:-8}
 if [ -n "${QUICK:-}" ]; then
@@ -106,7 +109,8 @@ wait_listen() {
 	echo "nginx=$(nginx -v 2>&1 | sed 's|.*nginx/||')"
 	echo "haproxy=$(haproxy -v | sed -n '1s/HAProxy version \([^ ]*\).*/\1/p')"
 	echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "reps=$REPS hs=$HS conns=$CONNS open_s=$OPEN_S warmup_s=$WARM ks_tickets=$KS_TICKETS"
+	echo "reps=$REPS hs=$HS conns=$CONNS open_s=$OPEN_S open_reps=${OPEN_REPS:-$REPS}" \
+		"warmup_s=$WARM ks_tickets=$KS_TICKETS"
 	echo "quick=${QUICK:-0}"
 	echo "servers=$SERVERS"
 	echo "combos=$COMBOS"

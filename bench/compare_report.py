@@ -397,7 +397,7 @@ def report(out):
         "",
         f"Servers on CPU 0, load generator on CPU 1; {reps} interleaved repetitions of"
         f" {m.get('hs', '?')} handshakes ({m.get('conns', '?')} connections) per server and"
-        f" combination; open loop {m.get('open_s', '?')} s. Cells: median [min-max], **paired"
+        f" combination; open loop {m.get('open_reps', '?')} x {m.get('open_s', '?')} s. Cells: median [min-max], **paired"
         " ratio vs nginx** (median of the per-repetition ratios). nginx and HAProxy send two TLS"
         " 1.3 tickets per handshake. The client offers only AES-128-GCM (TLS 1.3:"
         " TLS_AES_128_GCM_SHA256) and X25519 (then P-256), so every server negotiates the same.",
