@@ -486,7 +486,7 @@ void ks_bench_usage(FILE *f)
 	      "      --first N             record the first N handshakes started (warm-up included)\n"
 	      "      --first-csv FILE      ... into FILE: index,start_ms,ok,stapled,verified,latency_us\n"
 	      "      --label TEXT          copied into the CSV row (e.g. server name and run number)\n"
-	      "      --server-pid P[,P..]  account these processes' CPU time (/proc/P/stat) over the\n"
+	      "      --server-pid P[,P..]  account these processes' CPU time (process CPU clocks) over the\n"
 	      "                            measured interval, per handshake\n"
 	      "  -q, --quiet               no summary on stdout\n"
 	      "  -h, --help                this text;  -V, --version  the version\n"

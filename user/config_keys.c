@@ -328,6 +328,15 @@ static const struct ks_conf_key keys[] = {
 	  .off = LSN(handoff),
 	  .help = "unix socket (SOCK_SEQPACKET) that kTLS sessions are passed to with SCM_RIGHTS "
 		  "instead of the backend (unset: proxy)" },
+	{ .sec = KS_SEC_LISTENER,
+	  .name = "session_tickets",
+	  .type = KS_CT_INT,
+	  .off = LSN(session_tickets),
+	  .def = "1",
+	  .min = 0,
+	  .max = 8,
+	  .help = "TLS 1.3 session tickets per full handshake; 0: none (no resumption, TLS 1.2 "
+		  "too)" },
 
 	/* [telemetry]: the eBPF ClientHello counters (telemetry.c), attached by serve */
 	{ .sec = KS_SEC_TELEMETRY,

@@ -340,15 +340,17 @@ int ks_ktls_offload_flags(SSL *ssl, int fd, unsigned flags, struct ks_ktls_resul
 	memset(out, 0, sizeof(*out));
 	memset(&p, 0, sizeof(p));
 	out->cipher = -1;
-	why = preconditions(ssl, out);
-	if (why)
-		goto done;
+	/* The kernel first: without the ULP nothing else matters, and the operator should see
+	 * that reason rather than one about a particular session. */
 	sup = ks_ktls_probe();
 	if (!sup->ulp) {
 		why = KS_KTLS_WHY_NO_ULP;
 		out->err = sup->ulp_err;
 		goto done;
 	}
+	why = preconditions(ssl, out);
+	if (why)
+		goto done;
 	if (!(sup->dirs[out->version == TLS1_3_VERSION][out->cipher] & KS_KTLS_TX)) {
 		why = KS_KTLS_WHY_KERNEL_CIPHER;
 		goto done;

@@ -284,11 +284,13 @@ static int listen_socket(struct listener_rt *lr, int *out)
 	/*
 	 * One socket per worker on the same port: the kernel spreads connections over them.
 	 * TCP_DEFER_ACCEPT: the accept completes when the ClientHello is there, so the first
-	 * SSL_do_handshake usually has something to read.
+	 * SSL_do_handshake usually has something to read. TCP_NODELAY is inherited by the
+	 * accepted sockets: one setsockopt here rather than one per connection.
 	 */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
 	    setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
 	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) {
 		ret = -errno;
 		ks_err("listener %s: cannot listen on %s: %s", lr->name, lr->listen,

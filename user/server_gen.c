@@ -122,7 +122,12 @@ static int build_listener(struct gen *g, size_t i, const struct ks_clock *clk,
 {
 	const struct ks_listener_conf *lc = &g->cfg->listeners[i];
 	struct ks_tls_listener_spec spec = {
-		.name = lc->name, .alpn = lc->alpn, .clk = clk, .ticket_keys = keys
+		.name = lc->name,
+		.alpn = lc->alpn,
+		.clk = clk,
+		.ticket_keys = keys,
+		/* The config's 0 (none) is the spec's KS_TLS_NO_TICKETS; 0 there is the default. */
+		.tickets = lc->session_tickets ? (int)lc->session_tickets : KS_TLS_NO_TICKETS,
 	};
 	struct ks_tls_cert *list[64];
 	char why[200];

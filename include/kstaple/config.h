@@ -7,7 +7,8 @@
  *   [kstaple]              state_dir, log_level; user, group, allow_insecure_key_permissions
  *   [fetch]                skew, refresh/back-off policy, timeouts (see kstaple.conf(5))
  *   [cert:NAME]            chain, key, issuer, responder, must_staple
- *   [listener:NAME]        listen, backend, certs, alpn, timeouts, max_connections (serve)
+ *   [listener:NAME]        listen, backend, certs, alpn, timeouts, max_connections,
+ *                          session_tickets (serve)
  *   [telemetry]            interfaces, ports: the eBPF ClientHello counters, attached by serve
  */
 #ifndef KSTAPLE_CONFIG_H
@@ -50,6 +51,7 @@ struct ks_listener_conf {
 	int64_t max_connections; /* per listener, all workers together */
 	int ktls;		 /* enum ks_ktls_mode (ktls.h): auto, require, off */
 	char *handoff;		 /* unix socket sessions are handed to; NULL: proxy to backend */
+	int64_t session_tickets; /* TLS 1.3 tickets per full handshake, 0: no tickets at all */
 	int line;
 };
 

@@ -80,7 +80,8 @@ struct ks_conn_params {
 
 /*
  * Take over the accepted socket fd and start the handshake. On failure fd is closed, closed()
- * is not called and a negative errno is returned.
+ * is not called and a negative errno is returned. fd should have TCP_NODELAY (server.c sets it
+ * on the listening socket, whose accepted sockets inherit it).
  */
 KS_MUST_CHECK int ks_conn_start(const struct ks_conn_params *p, int fd);
 

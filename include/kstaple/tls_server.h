@@ -18,7 +18,7 @@
  * stapling state is logged once.
  *
  * Session tickets: keys made and rotated by the agent (struct ks_ticket_keys), the previous key
- * still accepted for one period; one ticket per handshake.
+ * still accepted for one period; one ticket per handshake unless the listener says otherwise.
  */
 #ifndef KSTAPLE_TLS_SERVER_H
 #define KSTAPLE_TLS_SERVER_H
@@ -98,7 +98,16 @@ struct ks_tls_listener_spec {
 	struct ks_ticket_keys *ticket_keys; /* NULL: OpenSSL's own per-context key */
 	/* ktls != off: SSL_OP_ENABLE_KTLS and the keylog callback of ks_ktls_ctx_setup() */
 	bool ktls;
+	/*
+	 * TLS 1.3 tickets sent after a full handshake, 1..KS_TLS_MAX_TICKETS; 0 (a zeroed spec)
+	 * means the default, 1; KS_TLS_NO_TICKETS turns tickets off in TLS 1.2 as well, and with
+	 * them resumption. Each ticket costs the server an encryption, a MAC and a record.
+	 */
+	int tickets;
 };
+
+#define KS_TLS_MAX_TICKETS 8
+#define KS_TLS_NO_TICKETS  (-1)
 
 struct ks_tls_ctx;
 

@@ -781,7 +781,36 @@ Test(config, listener_section_and_defaults)
 	cr_assert_eq(l->handshake_timeout_ms, 10000);
 	cr_assert_eq(l->idle_timeout_ms, 90000);
 	cr_assert_eq(l->max_connections, 10000);
+	cr_assert_eq(l->session_tickets, 1);
 	ks_config_free(cfg);
+}
+
+Test(config, listener_session_tickets)
+{
+	struct ks_config *cfg = parse_ok(CERT_A "[listener:web]\nlisten = *:443\nbackend = h:1\n"
+						"certs = a\nsession_tickets = 0\n");
+
+	cr_assert_eq(cfg->listeners[0].session_tickets, 0);
+	ks_config_free(cfg);
+	cfg = parse_ok(CERT_A "[listener:web]\nlisten = *:443\nbackend = h:1\n"
+			      "certs = a\nsession_tickets = 8\n");
+	cr_assert_eq(cfg->listeners[0].session_tickets, 8);
+	ks_config_free(cfg);
+}
+
+Test(config, listener_session_tickets_above_8_refused)
+{
+	expect_error(
+		CERT_A "[listener:web]\nlisten = *:443\nbackend = h:1\ncerts = a\n"
+		       "session_tickets = 9\n",
+		"[listener:web] session_tickets: expected an integer between 0 and 8, got '9'");
+}
+
+Test(config, listener_session_tickets_negative_refused)
+{
+	expect_error(CERT_A "[listener:web]\nlisten = *:443\nbackend = h:1\ncerts = a\n"
+			    "session_tickets = -1\n",
+		     "[listener:web] session_tickets:");
 }
 
 Test(config, listener_requires_listen)

@@ -31,6 +31,8 @@ static struct srv_cert certs[4];
 static size_t n_certs;
 static struct ks_tls_ctx *tls;
 static struct ks_ticket_keys *keys;
+static int spec_tickets; /* ks_tls_listener_spec.tickets for the next build() */
+static int tickets_seen; /* NewSessionTickets the client received (count_tickets) */
 
 static void setup(void)
 {
@@ -46,6 +48,7 @@ static void setup(void)
 	n_certs = 0;
 	tls = NULL;
 	keys = NULL;
+	spec_tickets = 0;
 }
 
 static void teardown(void)
@@ -96,6 +99,7 @@ static void build(char *const *alpn)
 	spec.certs = list;
 	spec.n_certs = n_certs;
 	spec.ticket_keys = keys;
+	spec.tickets = spec_tickets;
 	tls = ks_tls_ctx_new(&spec);
 	cr_assert_not_null(tls);
 }
@@ -107,6 +111,7 @@ struct client_opts {
 	const unsigned char *alpn;
 	unsigned alpn_len;
 	SSL_SESSION *resume;
+	bool count_tickets; /* count the sessions the server sends in tickets_seen */
 };
 
 struct result {
@@ -127,6 +132,15 @@ static void result_free(struct result *r)
 	free(r->status);
 }
 
+/* Client new-session callback: called once per TLS 1.3 NewSessionTicket. */
+static int count_ticket(SSL *ssl, SSL_SESSION *sess)
+{
+	(void)ssl;
+	(void)sess;
+	tickets_seen++;
+	return 0; /* not kept */
+}
+
 /* Drive both ends of a non-blocking socketpair until the handshake ends either way. */
 static struct result handshake(const struct client_opts *o)
 {
@@ -144,6 +158,12 @@ static struct result handshake(const struct client_opts *o)
 	}
 	if (o->sigalgs)
 		cr_assert_eq(SSL_CTX_set1_sigalgs_list(cctx, o->sigalgs), 1);
+	if (o->count_tickets) {
+		SSL_CTX_set_session_cache_mode(cctx, SSL_SESS_CACHE_CLIENT |
+							     SSL_SESS_CACHE_NO_INTERNAL_STORE);
+		SSL_CTX_sess_set_new_cb(cctx, count_ticket);
+		tickets_seen = 0;
+	}
 	c = SSL_new(cctx);
 	SSL_set_fd(c, sv[1]);
 	SSL_set_connect_state(c);
@@ -469,6 +489,64 @@ Test(tls_server, tickets_resume_across_one_rotation_not_two)
 		result_free(&again);
 		result_free(&first);
 	}
+}
+
+/* [listener] session_tickets: how many TLS 1.3 tickets a full handshake gets, and none. */
+Test(tls_server, session_tickets_count_and_off)
+{
+	static const struct {
+		int spec, expect;
+	} cases[] = { { 0, 1 }, { 1, 1 }, { 2, 2 }, { KS_TLS_MAX_TICKETS, KS_TLS_MAX_TICKETS } };
+	struct client_opts o = { .ask = true, .version = TLS1_3_VERSION, .count_tickets = true };
+	struct result r, again;
+
+	add("ecdsa", "good.der", KS_MUST_STAPLE_AUTO);
+	for (size_t i = 0; i < KS_ARRAY_SIZE(cases); i++) {
+		spec_tickets = cases[i].spec;
+		build(NULL);
+		r = handshake(&o);
+		cr_assert(r.ok);
+		cr_assert_eq(tickets_seen, cases[i].expect, "tickets = %d: got %d tickets",
+			     cases[i].spec, tickets_seen);
+		result_free(&r);
+		ks_tls_ctx_free(tls);
+		tls = NULL;
+	}
+	spec_tickets = KS_TLS_NO_TICKETS;
+	build(NULL);
+	r = handshake(&o);
+	cr_assert(r.ok && r.status_len > 0, "no tickets, still stapled");
+	cr_assert_eq(tickets_seen, 0, "tickets off: got %d TLS 1.3 tickets", tickets_seen);
+	result_free(&r);
+	/* TLS 1.2: no ticket in the session, and with no session cache nothing resumes. */
+	o.version = TLS1_2_VERSION;
+	r = handshake(&o);
+	cr_assert(r.ok);
+	cr_assert_not(SSL_SESSION_has_ticket(r.session), "tickets off: TLS 1.2 got a ticket");
+	o.resume = r.session;
+	again = handshake(&o);
+	cr_assert(again.ok);
+	cr_assert_not(again.reused, "tickets off: a TLS 1.2 session was resumed");
+	result_free(&again);
+	result_free(&r);
+}
+
+Test(tls_server, session_tickets_out_of_range_refused)
+{
+	struct ks_tls_cert *list[1];
+	struct ks_tls_listener_spec spec = {
+		.name = "test", .clk = &clk, .certs = list, .n_certs = 1
+	};
+
+	list[0] = add("ecdsa", "good.der", KS_MUST_STAPLE_AUTO);
+	for (int bad = KS_TLS_MAX_TICKETS + 1; bad < KS_TLS_MAX_TICKETS + 3; bad++) {
+		spec.tickets = bad;
+		errno = 0;
+		cr_assert_null(ks_tls_ctx_new(&spec), "accepted tickets = %d", bad);
+		cr_assert_eq(errno, EINVAL);
+	}
+	spec.tickets = -2;
+	cr_assert_null(ks_tls_ctx_new(&spec), "accepted tickets = -2");
 }
 
 /* Two listeners serving the same certificates: per-listener counts apart, per-cert summed. */
