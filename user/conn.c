@@ -516,7 +516,7 @@ static int backend_connect(struct ks_conn *c)
 
 static void set_who(struct ks_conn *c)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = { 0 }; /* getpeername may fail: then AF_UNSPEC, "?" */
 	socklen_t len = sizeof(ss);
 	char host[INET6_ADDRSTRLEN] = "?";
 	unsigned port = 0;
