@@ -19,6 +19,9 @@ cleanup() {
 trap cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# True if FILE is built with AddressSanitizer: such binaries cannot run inside User-Mode Linux
+# (ASan's shadow memory lies beyond the address space UML gives a process).
+asan_binary() { case "$(ldd "$1" 2>/dev/null)" in *libasan*) return 0 ;; esac; return 1; }
 skip() { echo "$*"; exit 77; }
 step() { echo "--- $*"; }
 
