@@ -40,7 +40,7 @@ ALL_CFLAGS := -std=gnu11 $(CFLAGS) $(WARNINGS) $(SAN_FLAGS) -D_GNU_SOURCE \
 ALL_LDFLAGS := $(LDFLAGS) $(SAN_FLAGS)
 LIBS      := $(PKG_LIBS) -lpthread -lm
 # The agent allocates with tcmalloc (Debian's libtcmalloc-minimal4) when it is installed: OpenSSL
-# makes about 750 mallocs per handshake and tcmalloc's per-thread caches make them cheaper
+# makes several hundred mallocs per handshake and tcmalloc's per-thread caches make them cheaper
 # (bench/compare.sh). Not with sanitizers, which bring their own allocator; NO_TCMALLOC=1 or a
 # machine without it links glibc's malloc. --no-as-needed: nothing calls it by name.
 ifeq ($(SANITIZE)$(NO_TCMALLOC)$(if $(wildcard /usr/lib/*/libtcmalloc_minimal.so.4),,no),)

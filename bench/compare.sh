@@ -32,7 +32,7 @@
 #   medians with min-max, and ratios vs nginx are medians of the paired per-repetition ratios.
 #
 # Env: QUICK, REPS, HS (handshakes per closed-loop run), CONNS, OPEN_S, OPEN_REPS, SERVERS (of
-# "nginx haproxy kstaple kstaple-t0"), COMBOS (subset of "ecdsa-1.3 ecdsa-1.2 rsa-1.3
+# "nginx haproxy kstaple kstaple-tN kstaple-alt"), COMBOS (of "ecdsa-1.3 ecdsa-1.2 rsa-1.3
 # rsa-1.2"), KS_TICKETS (kstaple's tickets, default 2), SRV_CPU, CLI_CPU, OUT (results dir),
 # KSTAPLE, KS_BUILD, KSTAPLE_ALT (for kstaple-alt), KEEP=1 (keep the work directory),
 # SKIP="first open speed" (parts to leave out).

@@ -259,7 +259,8 @@ def write_dat(out, name, rs, key, servers, combos, scale=1.0):
     with open(os.path.join(out, name), "w") as f:
         f.write("# combo " + " ".join(f"{s}_med {s}_min {s}_max" for s in servers) + "\n")
         for c in combos:
-            f.write(f'"{COMBO_NAMES.get(c, c)}"')
+            # Short tick labels: four combinations side by side under 1000 pixels.
+            f.write(f'"{c.replace("-", " TLS ").replace("ecdsa", "ECDSA").replace("rsa", "RSA")}"')
             for s in servers:
                 v = list(values(rs, s, c, key).values())
                 if v:

@@ -19,7 +19,7 @@ valgrind
 libtcmalloc-minimal4
 "
 # libtcmalloc-minimal4: gperftools' allocator (Debian main, maintained upstream by Google), linked
-# into kstaple when present: OpenSSL allocates ~750 times per handshake and its per-thread
+# into kstaple when present: OpenSSL allocates hundreds of times per handshake and its per-thread
 # caches cut the server's CPU per handshake (see bench/compare.sh).
 # Packages used by later stages (serving, kTLS VM, benchmarks). Installed too so that a
 # fresh machine can run everything the README documents.
