@@ -17,6 +17,7 @@
 #include "kstaple/clock.h"
 #include "kstaple/config.h"
 #include "kstaple/fetcher.h"
+#include "kstaple/cmd.h"
 #include "kstaple/log.h"
 #include "kstaple/loop.h"
 #include "kstaple/staple_cache.h"

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kstaple/cmd.h"
 #include "kstaple/log.h"
 #include "kstaple/server.h"
 

@@ -110,7 +110,5 @@ unsigned ks_fetcher_peak_inflight(const struct ks_fetcher *f);
 /* "ok", "rejected", "http-error", "no-responder", "local-error", "pending". */
 const char *ks_fetch_outcome_name(enum ks_fetch_outcome o);
 
-/* `kstaple fetch` (user/cmd_fetch.c): returns a process exit code. */
-int ks_cmd_fetch(int argc, char **argv);
 
 #endif /* KSTAPLE_FETCHER_H */

@@ -38,7 +38,5 @@ struct ks_server_opts {
  */
 KS_MUST_CHECK int ks_server_run(const struct ks_server_opts *opts);
 
-/* `kstaple serve -c FILE [--foreground]`: the exit code. */
-int ks_cmd_serve(int argc, char **argv);
 
 #endif /* KSTAPLE_SERVER_H */
