@@ -110,5 +110,4 @@ unsigned ks_fetcher_peak_inflight(const struct ks_fetcher *f);
 /* "ok", "rejected", "http-error", "no-responder", "local-error", "pending". */
 const char *ks_fetch_outcome_name(enum ks_fetch_outcome o);
 
-
 #endif /* KSTAPLE_FETCHER_H */

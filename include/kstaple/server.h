@@ -38,5 +38,4 @@ struct ks_server_opts {
  */
 KS_MUST_CHECK int ks_server_run(const struct ks_server_opts *opts);
 
-
 #endif /* KSTAPLE_SERVER_H */
