@@ -635,9 +635,12 @@ static void hs_step(struct ks_conn *c)
 		ks_tls_handshake_done(c->p.tls, c->ssl);
 		if (ktls_start(c))
 			return;
-		if (backend_connect(c) < 0) {
+		ret = backend_connect(c);
+		if (ret < 0) {
+			/* EMFILE here would mean the descriptor budget was wrong: count it too. */
+			STAT_INC(c, backend_failures);
 			ks_warn("listener %s: cannot start a backend connection: %s", c->p.listener,
-				strerror(errno));
+				strerror(-ret));
 			conn_close(c);
 			return;
 		}

@@ -405,6 +405,26 @@ static void prom_listeners(struct ks_buf *b, const struct ks_metrics_snapshot *s
 						 3, s->listeners[i].sessions[p][r]);
 }
 
+static void prom_fds(struct ks_buf *b, const struct ks_metrics_fds *f)
+{
+	if (!f->limit)
+		return;
+	family(b, "kstaple_descriptor_limit", "gauge", "RLIMIT_NOFILE of the agent");
+	sample_u(b, "kstaple_descriptor_limit", NULL, 0, f->limit);
+	family(b, "kstaple_connection_budget", "gauge",
+	       "client connections the descriptor limit allows (2 descriptors each, a spare kept)");
+	sample_u(b, "kstaple_connection_budget", NULL, 0, f->budget);
+	family(b, "kstaple_accept_paused", "gauge",
+	       "1 while accepting is paused at the connection budget (clients wait in the backlog)");
+	sample_u(b, "kstaple_accept_paused", NULL, 0, f->paused);
+	family(b, "kstaple_accept_pauses_total", "counter",
+	       "times accepting paused at the connection budget");
+	sample_u(b, "kstaple_accept_pauses_total", NULL, 0, f->pauses);
+	family(b, "kstaple_accept_overflow_closed_total", "counter",
+	       "connections accepted past the budget and its reserve, closed before the handshake");
+	sample_u(b, "kstaple_accept_overflow_closed_total", NULL, 0, f->overflow_closed);
+}
+
 int ks_metrics_prometheus(const struct ks_metrics_snapshot *s, struct ks_buf *out)
 {
 	family(out, "kstaple_build_info", "gauge", "always 1; the version is a label");
@@ -417,5 +437,6 @@ int ks_metrics_prometheus(const struct ks_metrics_snapshot *s, struct ks_buf *ou
 	prom_fetches(out, s);
 	prom_staples(out, s);
 	prom_listeners(out, s);
+	prom_fds(out, &s->fds);
 	return out->failed ? -ENOMEM : 0;
 }

@@ -13,7 +13,8 @@
  *    "certs":[{"name":"www","has_responder":true,"successes":..,"failures":..,
  *              "failure_reasons":{"connect":..,"expired":..},"persist_failures":..,
  *              "consecutive_failures":..,"next_attempt":T,"last_error":"..","last_error_at":T,
- *              "staple":{"verdict":"good","this_update":T,"next_update":T,"fetched_at":T}}]}
+ *              "staple":{"verdict":"good","this_update":T,"next_update":T,"fetched_at":T}}],
+ *    "fds":{"limit":N,"budget":N,"paused":false,"pauses":N,"overflow_closed":N}}
  */
 #include <stdlib.h>
 #include <string.h>
@@ -190,7 +191,12 @@ int ks_metrics_json(const struct ks_metrics_snapshot *s, struct ks_buf *b)
 		ks_buf_printf(b, "%s", i ? "," : "");
 		json_cert(b, &s->certs[i]);
 	}
-	ks_buf_printf(b, "]}");
+	ks_buf_printf(b,
+		      "],\"fds\":{\"limit\":%llu,\"budget\":%llu,\"paused\":%s,\"pauses\":%llu,"
+		      "\"overflow_closed\":%llu}}",
+		      (unsigned long long)s->fds.limit, (unsigned long long)s->fds.budget,
+		      s->fds.paused ? "true" : "false", (unsigned long long)s->fds.pauses,
+		      (unsigned long long)s->fds.overflow_closed);
 	return b->failed ? -ENOMEM : 0;
 }
 
@@ -331,7 +337,7 @@ static void cert_from(const struct ks_json *j, struct ks_metrics_cert *c)
 static int fill(const struct ks_json *root, struct ks_metrics_snapshot *s,
 		struct ks_metrics_arena *a)
 {
-	const struct ks_json *arr;
+	const struct ks_json *arr, *fds;
 	size_t n;
 
 	ENSURE(root->type == KS_JSON_OBJECT, -EBADMSG);
@@ -339,6 +345,12 @@ static int fill(const struct ks_json *root, struct ks_metrics_snapshot *s,
 	s->now = ks_json_i64(ks_json_get(root, "time"));
 	s->start_time = ks_json_i64(ks_json_get(root, "start_time"));
 	s->telemetry = (int)ks_json_i64(ks_json_get(root, "telemetry"));
+	fds = ks_json_get(root, "fds");
+	s->fds.limit = ks_json_u64(ks_json_get(fds, "limit"));
+	s->fds.budget = ks_json_u64(ks_json_get(fds, "budget"));
+	s->fds.paused = ks_json_bool(ks_json_get(fds, "paused"));
+	s->fds.pauses = ks_json_u64(ks_json_get(fds, "pauses"));
+	s->fds.overflow_closed = ks_json_u64(ks_json_get(fds, "overflow_closed"));
 	TRY(array_of(root, "ports", &arr, &n));
 	a->ports = calloc(n ? n : 1, sizeof(*a->ports));
 	ENSURE(a->ports, -ENOMEM);

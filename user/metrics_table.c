@@ -217,6 +217,13 @@ void ks_metrics_table(FILE *f, const struct ks_metrics_snapshot *s)
 	stapling_table(f, s);
 	ocsp_table(f, s);
 	conn_table(f, s);
+	if (s->fds.limit)
+		fprintf(f,
+			"Descriptors: limit %llu, budget %llu connections; accepting %s (%llu pauses, "
+			"%llu closed past the budget)\n",
+			(unsigned long long)s->fds.limit, (unsigned long long)s->fds.budget,
+			s->fds.paused ? "PAUSED" : "open", (unsigned long long)s->fds.pauses,
+			(unsigned long long)s->fds.overflow_closed);
 	fprintf(f,
 		"ASKED = STAPLED + NO_RESP (none fetched yet) + EXPIRED + REFUSED (must-staple); "
 		"DEMAND = ASKED / all handshakes\n");

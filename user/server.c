@@ -2,10 +2,13 @@
 /*
  * server: the threads of `kstaple serve` (see include/kstaple/server.h).
  *
- * Worker side: per listener one SO_REUSEPORT socket and one multishot accept. An accepted
- * socket becomes a ks_conn holding a reference to the worker's current generation. At
- * max_connections, or when the process runs out of descriptors (EMFILE/ENFILE), the accept is
- * cancelled and a timer re-arms it later: never a busy loop.
+ * Worker side: per listener one SO_REUSEPORT socket and one accept. An accepted socket becomes
+ * a ks_conn holding a reference to the worker's current generation. What is armed follows the
+ * process-wide descriptor budget (fd_budget.h): a multishot accept while even a full backlog
+ * fits, one-shot accepts holding a claimed slot each when close to it, nothing at it (clients
+ * wait in the listen backlog; the worker sleeps until a connection closes anywhere and wakes
+ * it). At max_connections, or when the process still runs out of descriptors (EMFILE/ENFILE),
+ * a timer re-arms the accept later: never a busy loop.
  *
  * Main side: signalfd, the fetcher and the ticket key timer on one loop. Requests that need to
  * wait on that loop (reload) are flagged by callbacks and carried out by the outer loop, since
@@ -14,191 +17,20 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "kstaple/fd_budget.h"
 #include "kstaple/log.h"
 #include "kstaple/privdrop.h"
 #include "kstaple/server.h"
-#include "server_internal.h"
-
-#define RESUME_MS 100 /* accept paused (limit, EMFILE): try again after this long */
-
-struct listener_rt {
-	char *name;
-	char *listen;
-	int64_t max;
-	atomic_uint conns; /* open, all workers */
-	atomic_bool limit_logged;
-	struct ks_conn_stats stats;
-};
-
-struct worker;
-
-struct wlistener {
-	struct worker *w;
-	size_t idx;
-	int fd;
-	bool paused;
-	bool fd_limit_logged; /* EMFILE/ENFILE: one line per episode, not one per retry */
-	struct ks_loop_op accept_op, resume_op;
-};
-
-struct worker {
-	struct ks_server *srv;
-	size_t idx;
-	pthread_t thr;
-	bool started;
-	struct ks_loop *loop;
-	struct gen *gen;
-	_Atomic(struct gen *) next_gen;
-	atomic_bool drain, quit;
-	bool draining;
-	struct wlistener *wl;
-	struct ks_conn_set conns;
-};
-
-struct ks_server {
-	const struct ks_clock *clk;
-	const char *config_path;
-	bool allow_insecure_keys; /* --allow-insecure-key-permissions, kept for reloads */
-	struct ks_loop *loop;
-	struct gen *gen;
-	unsigned next_id;
-	struct ks_fetcher *fetcher;
-	struct ks_ticket_keys *keys;
-	struct listener_rt *lsn;
-	size_t n_lsn;
-	struct worker *workers;
-	size_t n_workers;
-	atomic_uint workers_running;
-	int sfd;
-	struct ks_loop_op sig_op, ticket_op, drain_op;
-	bool draining, reload_requested;
-	int64_t ticket_ms;
-	struct ks_srv_metrics *metrics;
-};
+#include "server_worker.h"
 
 /* ---- worker side ---- */
-
-static int arm_accept(struct wlistener *wl)
-{
-	struct io_uring_sqe *sqe = ks_loop_sqe(wl->w->loop);
-
-	ENSURE(sqe, -errno);
-	io_uring_prep_multishot_accept(sqe, wl->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	ks_loop_arm(wl->w->loop, &wl->accept_op, sqe, true);
-	return 0;
-}
-
-static void pause_accept(struct wlistener *wl)
-{
-	if (wl->paused)
-		return;
-	wl->paused = true;
-	if (ks_loop_op_busy(&wl->accept_op) && ks_loop_cancel(wl->w->loop, &wl->accept_op) < 0)
-		ks_warn("cannot pause accepting");
-	if (ks_loop_timeout(wl->w->loop, &wl->resume_op, RESUME_MS) < 0)
-		ks_warn("cannot schedule accepting again");
-}
-
-static void resume_fired(struct ks_loop_op *op, int res, uint32_t flags)
-{
-	struct wlistener *wl = container_of(op, struct wlistener, resume_op);
-	struct listener_rt *lr = &wl->w->srv->lsn[wl->idx];
-
-	(void)flags;
-	if (res != -ETIME || wl->w->draining)
-		return;
-	if (atomic_load(&lr->conns) >= lr->max || ks_loop_op_busy(&wl->accept_op)) {
-		/* Still full, or the cancelled accept has not reported yet. */
-		if (ks_loop_timeout(wl->w->loop, op, RESUME_MS) < 0)
-			ks_warn("cannot schedule accepting again");
-		return;
-	}
-	wl->paused = false;
-	if (arm_accept(wl) < 0)
-		pause_accept(wl);
-}
-
-static void conn_closed(void *arg, void *ref)
-{
-	struct wlistener *wl = arg;
-
-	atomic_fetch_sub_explicit(&wl->w->srv->lsn[wl->idx].conns, 1, memory_order_relaxed);
-	ks_gen_unref(ref);
-}
-
-static void new_conn(struct wlistener *wl, int fd)
-{
-	struct worker *w = wl->w;
-	struct listener_rt *lr = &w->srv->lsn[wl->idx];
-	struct gen_listener *gl = &w->gen->lsn[wl->idx];
-	const struct ks_listener_conf *lc = &w->gen->cfg->listeners[wl->idx];
-	struct ks_conn_params p = {
-		.loop = w->loop,
-		.tls = gl->tls,
-		.backend = (const struct sockaddr *)&gl->backend,
-		.backend_len = gl->backend_len,
-		.backend_name = lc->backend,
-		.listener = lr->name,
-		.handshake_timeout_ms = lc->handshake_timeout_ms,
-		.idle_timeout_ms = lc->idle_timeout_ms,
-		.set = &w->conns,
-		.stats = &lr->stats,
-		.closed = conn_closed,
-		.arg = wl,
-		.ref = w->gen,
-		.ktls = (enum ks_ktls_mode)lc->ktls,
-		.handoff = lc->handoff,
-	};
-	unsigned n = atomic_fetch_add_explicit(&lr->conns, 1, memory_order_relaxed) + 1;
-	int ret;
-
-	ks_gen_ref(w->gen);
-	ret = ks_conn_start(&p, fd);
-	if (ret < 0) {
-		conn_closed(wl, w->gen);
-		ks_warn("listener %s: cannot start a connection: %s", lr->name, strerror(-ret));
-	}
-	/* The limit is checked after accepting: it may be exceeded by one per worker. */
-	if (n >= lr->max) {
-		if (!atomic_exchange(&lr->limit_logged, true))
-			ks_warn("listener %s: max_connections (%lld) reached, accepting pauses",
-				lr->name, (long long)lr->max);
-		pause_accept(wl);
-	} else {
-		atomic_store_explicit(&lr->limit_logged, false, memory_order_relaxed);
-	}
-}
-
-static void accepted(struct ks_loop_op *op, int res, uint32_t flags)
-{
-	struct wlistener *wl = container_of(op, struct wlistener, accept_op);
-	struct listener_rt *lr = &wl->w->srv->lsn[wl->idx];
-
-	if (res >= 0) {
-		if (wl->fd_limit_logged)
-			ks_info("listener %s: accepting again", lr->name);
-		wl->fd_limit_logged = false;
-		new_conn(wl, res);
-	} else if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
-		if (!wl->fd_limit_logged)
-			ks_warn("listener %s: cannot accept: %s; retrying every %d ms", lr->name,
-				strerror(-res), RESUME_MS);
-		wl->fd_limit_logged = true;
-		pause_accept(wl);
-	} else if (res != -ECANCELED && res != -EAGAIN && res != -ECONNABORTED) {
-		ks_warn("listener %s: accept failed: %s", lr->name, strerror(-res));
-	}
-	/* A multishot accept ends on errors and when the kernel drops it: re-arm. */
-	if (!(flags & IORING_CQE_F_MORE) && !ks_loop_op_busy(op) && !wl->paused &&
-	    !wl->w->draining && arm_accept(wl) < 0)
-		pause_accept(wl);
-}
 
 static void worker_start_drain(struct worker *w)
 {
@@ -228,6 +60,10 @@ static void worker_poll_flags(struct worker *w)
 	}
 	if (!w->draining && atomic_load(&w->drain))
 		worker_start_drain(w);
+	/* Woken by wake_waiters(), or a spurious turn: either way, look at the budget again. */
+	for (size_t i = 0; i < w->srv->n_lsn; i++)
+		if (w->wl[i].waiting)
+			ks_srv_accept_update(&w->wl[i]);
 }
 
 static void *worker_main(void *arg)
@@ -242,8 +78,8 @@ static void *worker_main(void *arg)
 		ks_err("worker %zu: cannot create an io_uring: %s", w->idx, strerror(errno));
 		goto out;
 	}
-	for (size_t i = 0; i < w->srv->n_lsn && ret == 0; i++)
-		ret = arm_accept(&w->wl[i]);
+	for (size_t i = 0; i < w->srv->n_lsn; i++)
+		ks_srv_accept_update(&w->wl[i]);
 	while (ret >= 0 && !atomic_load(&w->quit)) {
 		worker_poll_flags(w);
 		if (w->draining && w->conns.count == 0)
@@ -259,6 +95,10 @@ static void *worker_main(void *arg)
 	for (int i = 0; i < 10 && ks_loop_busy(w->loop); i++)
 		if (ks_loop_run_once(w->loop, 100) < 0)
 			break;
+	/* Other workers may be about to wake this loop (wake_waiters()): let them finish. */
+	atomic_store(&w->exiting, true);
+	while (atomic_load(&w->wakers))
+		sched_yield();
 	ks_loop_free(w->loop);
 	w->loop = NULL;
 out:
@@ -291,7 +131,7 @@ static int listen_socket(struct listener_rt *lr, int *out)
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
 	    setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer)) < 0 ||
 	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
-	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) {
+	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
 		ret = -errno;
 		ks_err("listener %s: cannot listen on %s: %s", lr->name, lr->listen,
 		       strerror(-ret));
@@ -489,11 +329,7 @@ static int setup_workers(struct ks_server *srv, const struct ks_config *cfg)
 		w->wl = calloc(srv->n_lsn, sizeof(*w->wl));
 		ENSURE(w->wl, -ENOMEM);
 		for (size_t j = 0; j < srv->n_lsn; j++) {
-			w->wl[j].w = w;
-			w->wl[j].idx = j;
-			w->wl[j].fd = -1;
-			ks_loop_op_init(&w->wl[j].accept_op, accepted);
-			ks_loop_op_init(&w->wl[j].resume_op, resume_fired);
+			ks_srv_accept_init(&w->wl[j], w, j);
 			TRY(listen_socket(&srv->lsn[j], &w->wl[j].fd));
 		}
 	}
@@ -575,6 +411,7 @@ static int server_start(struct ks_server *srv, struct ks_config *cfg)
 {
 	const struct ks_config *c = cfg;
 
+	srv->nofile = ks_fd_raise_limit();
 	srv->loop = ks_loop_new(NULL);
 	if (!srv->loop) {
 		ks_err("cannot create an io_uring: %s", strerror(errno));
@@ -613,6 +450,7 @@ static int server_start(struct ks_server *srv, struct ks_config *cfg)
 	TRY(ks_loop_timeout(srv->loop, &srv->ticket_op, srv->ticket_ms));
 	if (srv->draining)
 		return 0;
+	TRY(ks_srv_plan_budget(srv, c));
 	TRY(start_workers(srv));
 	for (size_t i = 0; i < srv->n_lsn; i++)
 		ks_info("listener %s: serving TLS on %s -> %s (%zu workers)", srv->lsn[i].name,
@@ -628,6 +466,11 @@ struct gen *ks_server_gen(struct ks_server *srv)
 struct ks_fetcher *ks_server_fetcher(struct ks_server *srv)
 {
 	return srv->fetcher;
+}
+
+const struct ks_fd_budget *ks_server_budget(const struct ks_server *srv)
+{
+	return &srv->budget;
 }
 
 size_t ks_server_n_listeners(const struct ks_server *srv)

@@ -8,6 +8,7 @@
 
 #include "kstaple/config.h"
 #include "kstaple/conn.h"
+#include "kstaple/fd_budget.h"
 #include "kstaple/fetcher.h"
 #include "kstaple/staple_cache.h"
 #include "kstaple/tls_server.h"
@@ -56,6 +57,8 @@ struct ks_server;
 struct gen *ks_server_gen(struct ks_server *srv);
 struct ks_fetcher *ks_server_fetcher(struct ks_server *srv);
 size_t ks_server_n_listeners(const struct ks_server *srv);
+/* The process-wide descriptor budget (counters are atomics: read them from any thread). */
+const struct ks_fd_budget *ks_server_budget(const struct ks_server *srv);
 /* Listener i: its name, listen address and stats; returns the connections open now. */
 unsigned ks_server_listener(struct ks_server *srv, size_t i, const char **name, const char **listen,
 			    const struct ks_conn_stats **stats);

@@ -308,6 +308,15 @@ static void read_telemetry(struct ks_srv_metrics *m, struct snap *sn)
 	sn->s.n_ports = n > 0 ? (size_t)n : 0;
 }
 
+static void fill_fds(struct ks_metrics_fds *f, const struct ks_fd_budget *b)
+{
+	f->limit = b->plan.nofile;
+	f->budget = b->plan.conns;
+	f->paused = ks_fd_budget_is_paused(b);
+	f->pauses = LOAD(b->pauses);
+	f->overflow_closed = LOAD(b->overflow_closed);
+}
+
 static int take(struct ks_srv_metrics *m, struct snap *sn)
 {
 	struct gen *g = ks_server_gen(m->srv);
@@ -318,6 +327,7 @@ static int take(struct ks_srv_metrics *m, struct snap *sn)
 	sn->s.version = KS_VERSION;
 	sn->s.now = time(NULL);
 	sn->s.start_time = m->start_time;
+	fill_fds(&sn->s.fds, ks_server_budget(m->srv));
 	read_telemetry(m, sn);
 	ENSURE(g, -EAGAIN);
 	for (size_t i = 0; i < n_lsn; i++)

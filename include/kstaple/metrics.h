@@ -121,6 +121,15 @@ struct ks_metrics_listener {
 	uint64_t sessions[KS_SESSION__PATHS][KS_SESSION_R__COUNT];
 };
 
+/* The descriptor budget of `kstaple serve` (fd_budget.h). */
+struct ks_metrics_fds {
+	uint64_t limit;	 /* RLIMIT_NOFILE; 0: unknown, not reported */
+	uint64_t budget; /* client connections it allows */
+	bool paused;	 /* accepting paused at the budget now */
+	uint64_t pauses; /* pause episodes */
+	uint64_t overflow_closed;
+};
+
 struct ks_metrics_snapshot {
 	const char *version;
 	int64_t now, start_time; /* Unix seconds */
@@ -134,6 +143,7 @@ struct ks_metrics_snapshot {
 	size_t n_lcs;
 	const struct ks_metrics_cert *certs;
 	size_t n_certs;
+	struct ks_metrics_fds fds;
 };
 
 /* ---- output ------------------------------------------------------------------------------ */

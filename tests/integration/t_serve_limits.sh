@@ -1,8 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # kstaple serve under pressure: max_connections pauses accepting and resumes when connections
-# close; running out of descriptors (EMFILE) pauses accepting without spinning; a silent client
-# is dropped at handshake_timeout; SIGTERM drains (in-flight request finishes, new connections
+# close; at the descriptor budget (2 descriptors per connection) accepting pauses once, without
+# spinning, clients wait in the backlog and are all served after the release; a descriptor
+# limit too low for one connection is refused at start; a silent client is dropped at
+# handshake_timeout; SIGTERM drains (in-flight request finishes, new connections
 # refused), drain_timeout cuts what is left, a second signal stops at once.
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh disable=SC1091
@@ -43,39 +45,111 @@ wait "$THIRD" || fail "the third connection failed after the others closed"
 grep -q "backend limits: hello" "$T/third.out" || fail "third client got '$(cat "$T/third.out")'"
 stop_kstaple
 
-step "EMFILE: accepting pauses without spinning, then resumes"
-WORKERS=1 write_conf ecdsa
-(ulimit -n 48 && exec "$KSTAPLE" serve -c "$T/kstaple.conf" >>"$KS_LOG" 2>&1) &
+step "descriptor budget: clients past it wait in the backlog; none is dropped after its handshake"
+# Every client: TLS handshake, "ping I" echoed by the backend through kstaple, then it holds
+# the connection until SIGUSR1. Those past the budget must wait in the listen backlog (no
+# handshake) and be served after the release: a client whose connection closes is a failure.
+cat >"$T/clients.py" <<'PY'
+import signal, socket, ssl, sys, threading, time
+port, n, ca = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+release, lock, results = threading.Event(), threading.Lock(), {}
+def say(line):
+    with lock:
+        print(line, flush=True)
+def client(i):
+    try:
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=60),
+                            server_hostname="localhost")
+        msg, got = b"ping %d\n" % i, b""
+        s.sendall(msg)
+        while len(got) < len(msg):
+            d = s.recv(100)
+            if not d:
+                raise OSError("closed by the server after %r" % got)
+            got += d
+        if got != msg:
+            raise OSError("got %r" % got)
+        say("served %d" % i)
+        release.wait()
+        s.close()
+        results[i] = True
+    except Exception as e:  # reported, and counted as a failure
+        say("failed %d %s" % (i, e))
+        results[i] = False
+signal.signal(signal.SIGUSR1, lambda *a: release.set())
+threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(n)]
+for t in threads:
+    t.start()
+    time.sleep(0.02)
+while any(t.is_alive() for t in threads):
+    time.sleep(0.1)
+ok = sum(1 for v in results.values() if v)
+say("done ok=%d fail=%d" % (ok, n - ok))
+sys.exit(0 if ok == n else 1)
+PY
+metric() { # metric NAME: its value from /metrics
+	curl -sS --max-time 5 "http://127.0.0.1:$MPORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'
+}
+WORKERS=2 write_conf ecdsa
+MPORT=$(free_port)
+sed -i "s|^\[kstaple\]$|[kstaple]\nmetrics_listen = 127.0.0.1:$MPORT|" "$T/kstaple.conf"
+(ulimit -n 80 && exec "$KSTAPLE" serve -c "$T/kstaple.conf" >>"$KS_LOG" 2>&1) &
 KS_PID=$!
 KS_PIDS+=("$KS_PID")
 wait_listen "$SPORT"
-curl_status >/dev/null || fail "curl failed before the descriptor limit"
-# Plain TCP connections: with TCP_DEFER_ACCEPT, send a byte so the kernel hands them over.
-python3 - "$SPORT" >"$T/hold.out" 2>&1 <<'EOF' &
-import socket, sys, time
-held = []
-for _ in range(60):
-    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-    s.send(b"\x16")
-    held.append(s)
-print("ready", flush=True)
-time.sleep(3600)
-EOF
-HOLD_PID=$!
-KS_PIDS+=("$HOLD_PID")
-wait_log "cannot accept: Too many open files; retrying every 100 ms"
+budget=$(sed -n 's/.*descriptor limit 80: up to \([0-9]*\) client connections at once.*/\1/p' "$KS_LOG")
+[ -n "$budget" ] && [ "$budget" -ge 4 ] || fail "no usable budget logged: $(grep 'descriptor limit' "$KS_LOG")"
+[ "$(metric kstaple_connection_budget)" = "$budget" ] || fail "kstaple_connection_budget is not $budget"
+n=$((budget + 8))
+python3 "$T/clients.py" "$SPORT" "$n" "$ROOT" >"$T/clients.out" 2>&1 &
+CLIENTS=$!
+KS_PIDS+=("$CLIENTS")
+# With two workers a one-shot accept may hold the last slot while the clients left wait in
+# the other worker's backlog: at least budget - 1 are served.
+for _ in $(seq 1 300); do
+	[ "$(grep -c '^served' "$T/clients.out")" -ge $((budget - 1)) ] && break
+	sleep 0.1
+done
+wait_log "descriptor limit: $budget connections open, the most RLIMIT_NOFILE 80 allows .*accepting pauses"
+sleep 1
+served=$(grep -c '^served' "$T/clients.out")
+[ "$served" -ge $((budget - 1)) ] && [ "$served" -le "$budget" ] ||
+	fail "$served clients served with a budget of $budget: $(cat "$T/clients.out")"
+if grep '^failed' "$T/clients.out"; then fail "clients failed while kstaple was at its budget"; fi
 t0=$(cpu_ticks "$KS_PID")
-sleep 2
+sleep 3
 t1=$(cpu_ticks "$KS_PID")
-[ $((t1 - t0)) -lt 40 ] || fail "paused accept used $((t1 - t0)) ticks in 2 s: a busy loop"
-n=$(grep -c "cannot accept: Too many open files" "$KS_LOG")
-[ "$n" = 1 ] || fail "the descriptor limit was logged $n times"
-unhold
-# Held connections are dropped by kstaple at handshake_timeout or when they close: then it
-# accepts again.
-out=$(curl_status) || fail "no service after the descriptors came back"
+[ $((t1 - t0)) -le 3 ] || fail "paused at the budget, kstaple used $((t1 - t0)) ticks in 3 s"
+[ "$(grep -c '^served' "$T/clients.out")" = "$served" ] || fail "clients were served past the budget"
+[ "$(metric kstaple_accept_paused)" = 1 ] || fail "kstaple_accept_paused is not 1 while paused"
+[ "$(metric 'kstaple_connections{listener="web"}')" -le "$budget" ] || fail "kstaple_connections above the budget"
+kill -USR1 "$CLIENTS"
+wait "$CLIENTS" || fail "not every client was served after the release: $(grep -v '^served' "$T/clients.out")"
+grep -q "^done ok=$n fail=0" "$T/clients.out" || fail "clients: $(tail -n 1 "$T/clients.out")"
+wait_log "descriptor limit: connections closed, [0-9]+ of $budget in use: accepting again"
+out=$(curl_status) || fail "no service after the release"
 [ "$out" = "backend limits: hello" ] || fail "curl got '$out'"
+n_pause=$(grep -c "accepting pauses, new clients wait in the listen backlog" "$KS_LOG")
+n_resume=$(grep -c "descriptor limit: connections closed" "$KS_LOG")
+[ "$n_pause" = 1 ] && [ "$n_resume" = 1 ] || fail "pause logged $n_pause times, resume $n_resume times"
+[ "$(metric kstaple_accept_pauses_total)" = 1 ] || fail "kstaple_accept_pauses_total is not 1"
+[ "$(metric kstaple_accept_paused)" = 0 ] || fail "kstaple_accept_paused is not 0 after the release"
+[ "$(metric kstaple_accept_overflow_closed_total)" = 0 ] || fail "connections closed past the budget"
+[ "$(metric 'kstaple_connections_ended_total{listener="web",reason="backend-failure"}')" = 0 ] ||
+	fail "a client lost its backend"
+if grep -E "cannot start a backend connection|Too many open files|cannot accept" "$KS_LOG"; then
+	fail "kstaple ran out of descriptors despite the budget"
+fi
 stop_kstaple
+
+step "a descriptor limit too low for one connection: kstaple says so and exits"
+WORKERS=1 write_conf ecdsa
+rc=0
+(ulimit -n 30 && exec "$KSTAPLE" serve -c "$T/kstaple.conf" >>"$KS_LOG" 2>&1) || rc=$?
+[ "$rc" != 0 ] || fail "kstaple serve ran with ulimit -n 30"
+grep -q "descriptor limit 30 (RLIMIT_NOFILE) leaves no room for a client connection .*raise LimitNOFILE= (ulimit -n) to at least [0-9]" "$KS_LOG" ||
+	fail "no clear message for a descriptor limit that is too low: $(tail -n 3 "$KS_LOG")"
 
 step "handshake_timeout: a silent client is dropped"
 WORKERS=1 write_conf ecdsa

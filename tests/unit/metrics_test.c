@@ -88,6 +88,11 @@ static struct ks_metrics_snapshot sample(void)
 		.n_lcs = 3,
 		.certs = certs,
 		.n_certs = 2,
+		.fds = { .limit = 1024,
+			 .budget = 475,
+			 .paused = true,
+			 .pauses = 3,
+			 .overflow_closed = 1 },
 	};
 }
 
@@ -248,6 +253,11 @@ Test(metrics, exposition_values)
 	static const char *const want[] = {
 		"kstaple_build_info{version=\"0.1.0\"} 1\n",
 		"kstaple_telemetry_available 1\n",
+		"kstaple_descriptor_limit 1024\n",
+		"kstaple_connection_budget 475\n",
+		"kstaple_accept_paused 1\n",
+		"kstaple_accept_pauses_total 3\n",
+		"kstaple_accept_overflow_closed_total 1\n",
 		"kstaple_clienthellos_total{port=\"443\",status_request=\"yes\"} 4\n",
 		"kstaple_clienthellos_total{port=\"443\",status_request=\"no\"} 3\n",
 		"kstaple_clienthellos_total{port=\"8443\",status_request=\"no\"} 1\n",
@@ -342,9 +352,9 @@ Test(metrics, empty_snapshot)
 {
 	struct ks_metrics_snapshot s = { 0 };
 	char *t = render(&s);
-
 	check_exposition(t);
 	cr_expect_not_null(strstr(t, "kstaple_build_info{version=\"\"} 1\n"));
+	cr_expect_null(strstr(t, "kstaple_descriptor_limit"), "no budget known: not reported");
 	free(t);
 }
 
@@ -383,6 +393,11 @@ Test(metrics, json_round_trip)
 	cr_assert_null(back.certs[1].last_error);
 	cr_assert_eq(back.listeners[0].sessions[KS_SESSION_USERSPACE][KS_SESSION_R_NOT_ENABLED],
 		     17);
+	cr_assert_eq(back.fds.limit, 1024);
+	cr_assert_eq(back.fds.budget, 475);
+	cr_assert(back.fds.paused);
+	cr_assert_eq(back.fds.pauses, 3);
+	cr_assert_eq(back.fds.overflow_closed, 1);
 	/* Everything the exposition shows survives the trip. */
 	t1 = render(&s);
 	t2 = render(&back);
