@@ -3,7 +3,8 @@
 # Load test of `kstaple serve` (issue 8): N TLS connections that handshake (status_request) and
 # then idle, plus M plain TCP connections that send nothing (slowloris); then the same server
 # with `ulimit -n` below the load. Reports connections held, RSS, CPU while idle, handshake
-# timeouts, and that accepting pauses without a busy loop and resumes.
+# timeouts, and that accepting pauses at the descriptor budget (clients past it wait in the
+# backlog, none is dropped after its handshake) without a busy loop, once, and resumes.
 # usage: bench/load.sh          N=10000 M=1000 by default; QUICK=1: N=2000 M=200. Needs root
 # (raises the descriptor limit). Env: KS_BUILD (default build), KSTAPLE, KS_FIXTURES.
 # Sessions here run on the userspace TLS path; the kTLS figure needs a kernel with kTLS.
@@ -197,21 +198,24 @@ start_kstaple "$FD_LIMIT"
 "$HC" -p "$SPORT" -n "$FD_LOAD" -c "$ROOT" -s 16 -P "$FD_LOAD" -t 20 -L 300 >"$T/client2.log" 2>&1 &
 CL=$!
 PIDS+=("$CL")
-wait_for "$T/kstaple.log" 'cannot accept: .*retrying' 30 && paused=yes || paused=NO
+wait_for "$T/kstaple.log" 'descriptor limit: .*accepting pauses' 30 && paused=yes || paused=NO
 wait_for "$T/client2.log" '^ready ' 40 || die "the fd-limit client never reported"
 alive
 r=$(grep '^ready ' "$T/client2.log")
 fd_ok=$(field tls_ok "$r") fd_pending=$(field inflight "$r") fd_fail=$(field tls_fail "$r")
 fd_held=$(held)
 fd_gauge=$(metric kstaple_connections)
+fd_budget=$(metric kstaple_connection_budget)
+fd_overflow=$(metric kstaple_accept_overflow_closed_total)
 fd_nobackend=$(grep -c 'cannot start a backend connection' "$T/kstaple.log" || true)
 fd_closed=$(field tls_closed "$(status_of "$T/client2.log")")
 cpu_paused=$(cpu_pct 5)
-pause_lines=$(grep -c 'cannot accept: ' "$T/kstaple.log" || true)
+pause_lines=$(grep -c 'descriptor limit: .*accepting pauses' "$T/kstaple.log" || true)
+emfile_lines=$(grep -c 'cannot accept: ' "$T/kstaple.log" || true)
 kill "$CL" && wait "$CL" 2>/dev/null || true
 resumed=NO
-for _ in $(seq 1 100); do
-	grep -q 'accepting again' "$T/kstaple.log" && { resumed=yes; break; }
+for _ in $(seq 1 100); do	grep -q 'descriptor limit: connections closed.*accepting again' "$T/kstaple.log" &&
+		{ resumed=yes; break; }
 	sleep 0.1
 done
 "$HC" -p "$SPORT" -n 50 -c "$ROOT" -t 20 -L 60 >"$T/client3.log" 2>&1 || true
@@ -238,8 +242,10 @@ printf '%-58s %s\n' "kstaple CPU while idle, 10 s (% of a core)" "$cpu_idle"
 printf '%-58s %s\n' "curl --cert-status afterwards" "$after"
 printf '%-58s %s\n' "fd limit: handshakes ok / pending / failed (of $FD_LOAD)" "$fd_ok / $fd_pending / $fd_fail"
 printf '%-58s %s\n' "fd limit: established (ss, incl. accept queue) / kstaple_connections" "$fd_held / $fd_gauge"
-printf '%-58s %s\n' "fd limit: closed after handshake (no fd for the backend)" "$fd_closed ($fd_nobackend log lines)"
-printf '%-58s %s\n' "fd limit: accept paused (log line; pause episodes)" "$paused; $pause_lines"
+printf '%-58s %s\n' "fd limit: kstaple_connection_budget" "$fd_budget"
+printf '%-58s %s\n' "fd limit: closed after handshake, no backend fd (expect 0)" "$fd_closed ($fd_nobackend log lines)"
+printf '%-58s %s\n' "fd limit: accept paused (log line; pause episodes, expect 1)" "$paused; $pause_lines"
+printf '%-58s %s\n' "fd limit: closed past the budget / EMFILE log lines (expect 0)" "$fd_overflow / $emfile_lines"
 printf '%-58s %s\n' "fd limit: kstaple CPU while paused, 5 s (% of a core)" "$cpu_paused"
 printf '%-58s %s\n' "fd limit: resumed after the client left (log)" "$resumed"
 printf '%-58s %s\n' "fd limit: new handshakes after resuming (of 50)" "${after_ok:-0}"

@@ -302,7 +302,7 @@ int ks_srv_plan_budget(struct ks_server *srv, const struct ks_config *c)
 		       "(ulimit -n) to at least %llu",
 		       (unsigned long long)p.nofile, (unsigned long long)p.in_use,
 		       (unsigned long long)p.spare, KS_FD_PER_CONN,
-		       (unsigned long long)(p.in_use + p.spare + 2 * KS_FD_PER_CONN));
+		       (unsigned long long)(p.in_use + p.spare + KS_FD_PER_CONN));
 		return ret;
 	}
 	ks_info("descriptor limit %llu: up to %llu client connections at once (%d descriptors "
