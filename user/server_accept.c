@@ -38,14 +38,28 @@ static void retry_later(struct wlistener *wl)
 		ks_warn("cannot schedule accepting again");
 }
 
-/* Its final completion calls accept_update() again. */
+/*
+ * Its final completion calls ks_srv_accept_update() again. Not ks_loop_cancel(): a cancelled
+ * op only reports its final completion, and the connections the kernel accepted meanwhile
+ * (a whole backlog may be in flight) would be lost, descriptors open and clients hanging. A
+ * cancel request of our own (reserved user_data 0, ignored by the loop) leaves the op armed,
+ * so every accepted socket still reaches accepted().
+ */
 static void stop_multishot(struct wlistener *wl)
 {
+	struct io_uring_sqe *sqe;
+
 	if (!wl->multi || wl->cancelling || !ks_loop_op_busy(&wl->accept_op))
 		return;
+	sqe = ks_loop_sqe(wl->w->loop);
+	if (!sqe) {
+		ks_warn("cannot pause accepting: %s; trying again at the next connection",
+			strerror(errno));
+		return;
+	}
+	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&wl->accept_op, 0);
+	io_uring_sqe_set_data64(sqe, 0);
 	wl->cancelling = true;
-	if (ks_loop_cancel(wl->w->loop, &wl->accept_op) < 0)
-		ks_warn("cannot pause accepting");
 }
 
 /*

@@ -52,6 +52,7 @@ step "descriptor budget: clients past it wait in the backlog; none is dropped af
 cat >"$T/clients.py" <<'PY'
 import signal, socket, ssl, sys, threading, time
 port, n, ca = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+gap = float(sys.argv[4]) if len(sys.argv) > 4 else 0.02  # seconds between connects
 ctx = ssl.create_default_context(cafile=ca)
 release, lock, results = threading.Event(), threading.Lock(), {}
 def say(line):
@@ -81,7 +82,7 @@ signal.signal(signal.SIGUSR1, lambda *a: release.set())
 threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(n)]
 for t in threads:
     t.start()
-    time.sleep(0.02)
+    time.sleep(gap)
 while any(t.is_alive() for t in threads):
     time.sleep(0.1)
 ok = sum(1 for v in results.values() if v)
@@ -89,20 +90,34 @@ say("done ok=%d fail=%d" % (ok, n - ok))
 sys.exit(0 if ok == n else 1)
 PY
 metric() { # metric NAME: its value from /metrics
-	curl -sS --max-time 5 "http://127.0.0.1:$MPORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'
+	$NS curl -sS --max-time 5 "http://127.0.0.1:$MPORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'
 }
+wait_new() { # wait_new PATTERN: like wait_log, in the lines logged since budget_run started
+	for _ in $(seq 1 100); do
+		tail -n +$((log0 + 1)) "$KS_LOG" | grep -qE "$1" && return 0
+		sleep 0.1
+	done
+	fail "kstaple never logged /$1/"
+}
+# budget_run: the scenario, every process in $NS (empty: this network namespace).
+budget_run() {
+local budget n served t0 t1 out n_pause n_resume log0
+log0=$(wc -l <"$KS_LOG")
 WORKERS=2 write_conf ecdsa
 MPORT=$(free_port)
 sed -i "s|^\[kstaple\]$|[kstaple]\nmetrics_listen = 127.0.0.1:$MPORT|" "$T/kstaple.conf"
-(ulimit -n 80 && exec "$KSTAPLE" serve -c "$T/kstaple.conf" >>"$KS_LOG" 2>&1) &
+(ulimit -n "$LIMIT" && exec $NS "$KSTAPLE" serve -c "$T/kstaple.conf" >>"$KS_LOG" 2>&1) &
 KS_PID=$!
 KS_PIDS+=("$KS_PID")
-wait_listen "$SPORT"
-budget=$(sed -n 's/.*descriptor limit 80: up to \([0-9]*\) client connections at once.*/\1/p' "$KS_LOG")
+for _ in $(seq 1 100); do
+	$NS ss -Hltn "sport = :$SPORT" | grep -q . && break
+	sleep 0.1
+done
+budget=$(tail -n +$((log0 + 1)) "$KS_LOG" | sed -n "s/.*descriptor limit $LIMIT: up to \([0-9]*\) client connections at once.*/\1/p")
 [ -n "$budget" ] && [ "$budget" -ge 4 ] || fail "no usable budget logged: $(grep 'descriptor limit' "$KS_LOG")"
 [ "$(metric kstaple_connection_budget)" = "$budget" ] || fail "kstaple_connection_budget is not $budget"
 n=$((budget + 8))
-python3 "$T/clients.py" "$SPORT" "$n" "$ROOT" >"$T/clients.out" 2>&1 &
+$NS python3 "$T/clients.py" "$SPORT" "$n" "$ROOT" "$GAP" >"$T/clients.out" 2>&1 &
 CLIENTS=$!
 KS_PIDS+=("$CLIENTS")
 # With two workers a one-shot accept may hold the last slot while the clients left wait in
@@ -111,7 +126,7 @@ for _ in $(seq 1 300); do
 	[ "$(grep -c '^served' "$T/clients.out")" -ge $((budget - 1)) ] && break
 	sleep 0.1
 done
-wait_log "descriptor limit: $budget connections open, the most RLIMIT_NOFILE 80 allows .*accepting pauses"
+wait_new "descriptor limit: $budget connections open, the most RLIMIT_NOFILE $LIMIT allows .*accepting pauses"
 sleep 1
 served=$(grep -c '^served' "$T/clients.out")
 [ "$served" -ge $((budget - 1)) ] && [ "$served" -le "$budget" ] ||
@@ -127,21 +142,45 @@ t1=$(cpu_ticks "$KS_PID")
 kill -USR1 "$CLIENTS"
 wait "$CLIENTS" || fail "not every client was served after the release: $(grep -v '^served' "$T/clients.out")"
 grep -q "^done ok=$n fail=0" "$T/clients.out" || fail "clients: $(tail -n 1 "$T/clients.out")"
-wait_log "descriptor limit: connections closed, [0-9]+ of $budget in use: accepting again"
-out=$(curl_status) || fail "no service after the release"
+wait_new "descriptor limit: connections closed, [0-9]+ of $budget in use: accepting again"
+out=$($NS curl -sS --max-time 10 --cacert "$ROOT" "https://localhost:$SPORT/") ||
+	fail "no service after the release"
 [ "$out" = "backend limits: hello" ] || fail "curl got '$out'"
-n_pause=$(grep -c "accepting pauses, new clients wait in the listen backlog" "$KS_LOG")
-n_resume=$(grep -c "descriptor limit: connections closed" "$KS_LOG")
+n_pause=$(tail -n +$((log0 + 1)) "$KS_LOG" | grep -c "accepting pauses, new clients wait in the listen backlog")
+n_resume=$(tail -n +$((log0 + 1)) "$KS_LOG" | grep -c "descriptor limit: connections closed")
 [ "$n_pause" = 1 ] && [ "$n_resume" = 1 ] || fail "pause logged $n_pause times, resume $n_resume times"
 [ "$(metric kstaple_accept_pauses_total)" = 1 ] || fail "kstaple_accept_pauses_total is not 1"
 [ "$(metric kstaple_accept_paused)" = 0 ] || fail "kstaple_accept_paused is not 0 after the release"
 [ "$(metric kstaple_accept_overflow_closed_total)" = 0 ] || fail "connections closed past the budget"
 [ "$(metric 'kstaple_connections_ended_total{listener="web",reason="backend-failure"}')" = 0 ] ||
 	fail "a client lost its backend"
-if grep -E "cannot start a backend connection|Too many open files|cannot accept" "$KS_LOG"; then
+if tail -n +$((log0 + 1)) "$KS_LOG" | grep -E "cannot start a backend|Too many open files|cannot accept"; then
 	fail "kstaple ran out of descriptors despite the budget"
 fi
 stop_kstaple
+}
+NS="" GAP=0.02 LIMIT=80 budget_run
+
+step "... and with a multishot accept at first: a listen backlog of 16 in a network namespace"
+# The budget (63) exceeds what two backlogs of 16 hold: workers start with a multishot accept
+# and must switch to one-shot accepts without losing a connection the kernel accepted.
+unshare -n sleep 600 2>/dev/null &
+NSPID=$!
+KS_PIDS+=("$NSPID")
+sleep 0.2
+if kill -0 "$NSPID" 2>/dev/null; then
+	NS="nsenter -t $NSPID -n"
+	$NS ip link set lo up && $NS sysctl -qw net.core.somaxconn=16 || fail "cannot set up the namespace"
+	$NS python3 "$SRC/tests/tools/backend.py" "$BPORT" --name limits >>"$T/backend.log" 2>&1 &
+	KS_PIDS+=($!)
+	sleep 0.5
+	# All at once: accepted sockets are in flight while the multishot accept is stopped.
+	GAP=0 LIMIT=200 budget_run
+	kill "$NSPID"
+else
+	echo "no network namespace (unshare -n): multishot variant skipped"
+fi
+
 
 step "a descriptor limit too low for one connection: kstaple says so and exits"
 WORKERS=1 write_conf ecdsa
