@@ -627,7 +627,8 @@ static void check_listeners(struct parser *ps)
 		const struct ks_listener_conf *l = &ps->cfg->listeners[i];
 
 		snprintf(label, sizeof(label), "listener:%s", l->name);
-		memset(seen.slot, 0, seen.cap * sizeof(*seen.slot));
+		if (seen.cap) /* each listener's names on their own */
+			memset(seen.slot, 0, seen.cap * sizeof(*seen.slot));
 		for (size_t j = 0; l->certs && l->certs[j]; j++) {
 			const char *c = l->certs[j];
 
