@@ -37,24 +37,12 @@
 #include <ini.h>
 
 #include "config_internal.h"
+#include "name_set.h"
 
 #define SEC_NONE     (-1) /* before the first header */
 #define SEC_SKIP     (-2) /* after a bad header: its keys are not checked */
 #define NAME_MAX_LEN 64
 #define FILE_MAX     KS_CONFIG_FILE_MAX /* config.h says why this size */
-
-/*
- * Names of the instances of one kind, hashed: 10,000 [cert:NAME] sections cost 10,000 lookups,
- * not 50 million string comparisons. Open addressing, linear probing; a slot holds an item's
- * index + 1 (0: empty); cap is a power of two at least twice the number of items.
- */
-struct name_set {
-	size_t *slot;
-	size_t cap;
-};
-
-/* The name of item i of whatever the set indexes. */
-typedef const char *(*name_at_fn)(const void *ctx, size_t i);
 
 struct parser {
 	const char *file; /* for messages */
@@ -74,76 +62,8 @@ struct parser {
 	int kind_line[KS_SEC__COUNT]; /* singletons: line of the first header */
 	/* Instanced kinds: the array's allocated length, and its names (find_instance). */
 	size_t cap[KS_SEC__COUNT];
-	struct name_set names[KS_SEC__COUNT];
+	struct ks_name_set names[KS_SEC__COUNT];
 };
-
-/* FNV-1a: names come from the file, but a collision costs only a comparison. */
-static size_t name_hash(const char *s, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= (uint8_t)s[i];
-		h *= 0x100000001b3ULL;
-	}
-	return (size_t)h;
-}
-
-/* Index of the item called name[0..len), or -1. */
-static long nset_find(const struct name_set *ns, const char *name, size_t len, name_at_fn at,
-		      const void *ctx)
-{
-	size_t mask = ns->cap - 1, i, k;
-	const char *other;
-
-	if (!ns->cap)
-		return -1;
-	for (i = name_hash(name, len) & mask; (k = ns->slot[i]) != 0; i = (i + 1) & mask) {
-		other = at(ctx, k - 1);
-		if (strlen(other) == len && !memcmp(other, name, len))
-			return (long)(k - 1);
-	}
-	return -1;
-}
-
-static void nset_put(struct name_set *ns, size_t item, const char *name)
-{
-	size_t mask = ns->cap - 1, i;
-
-	for (i = name_hash(name, strlen(name)) & mask; ns->slot[i]; i = (i + 1) & mask)
-		;
-	ns->slot[i] = item + 1;
-}
-
-/* Add item (whose name is not in the set yet); n: the number of items including it. */
-static int nset_add(struct name_set *ns, size_t item, size_t n, name_at_fn at, const void *ctx)
-{
-	size_t cap, *slot;
-
-	if (2 * n > ns->cap) {
-		cap = ns->cap ? 2 * ns->cap : 16;
-		while (2 * n > cap)
-			cap *= 2;
-		slot = calloc(cap, sizeof(*slot));
-		ENSURE(slot, -ENOMEM);
-		free(ns->slot);
-		ns->slot = slot;
-		ns->cap = cap;
-		/* Rehash the items added before: 0..n-1 except item, which comes next. */
-		for (size_t i = 0; i < n; i++)
-			if (i != item)
-				nset_put(ns, i, at(ctx, i));
-	}
-	nset_put(ns, item, at(ctx, item));
-	return 0;
-}
-
-static void nset_free(struct name_set *ns)
-{
-	free(ns->slot);
-	ns->slot = NULL;
-	ns->cap = 0;
-}
 
 /* "FILE:LINE: [label] key: message"; parts that are 0/NULL are left out. */
 static void KS_PRINTF(5, 6)
@@ -317,7 +237,7 @@ static const char *inst_name(const void *ctx, size_t i)
 static long find_instance(struct parser *ps, int kind, const char *name, size_t len, int *line)
 {
 	struct inst_ctx ic = { ps->cfg, &ks_conf_sections[kind] };
-	long i = nset_find(&ps->names[kind], name, len, inst_name, &ic);
+	long i = ks_nset_find(&ps->names[kind], name, len, inst_name, &ic);
 
 	if (i >= 0)
 		memcpy(line, inst_elem(&ic, (size_t)i) + ic.sk->line_off, sizeof(*line));
@@ -354,7 +274,7 @@ static int add_instance(struct parser *ps, int kind, const char *name, size_t le
 	ps->idx = count++;
 	memcpy((char *)ps->cfg + sk->count_off, &count, sizeof(count));
 	/* Without its index entry the section would be invisible to duplicate checks: drop it. */
-	if (nset_add(&ps->names[kind], ps->idx, count, inst_name, &ic) < 0) {
+	if (ks_nset_add(&ps->names[kind], ps->idx, count, inst_name, &ic) < 0) {
 		free(iname);
 		count--;
 		memcpy((char *)ps->cfg + sk->count_off, &count, sizeof(count));
@@ -619,7 +539,7 @@ static const char *list_name(const void *ctx, size_t i)
  */
 static void check_listeners(struct parser *ps)
 {
-	struct name_set seen = { 0 };
+	struct ks_name_set seen = { 0 };
 	int first;
 	char label[96];
 
@@ -635,13 +555,13 @@ static void check_listeners(struct parser *ps)
 			if (find_instance(ps, KS_SEC_CERT, c, strlen(c), &first) < 0)
 				perr(ps, l->line, label, "certs",
 				     "no section [cert:%s] in this file", c);
-			if (nset_find(&seen, c, strlen(c), list_name, l->certs) >= 0)
+			if (ks_nset_find(&seen, c, strlen(c), list_name, l->certs) >= 0)
 				perr(ps, l->line, label, "certs", "'%s' is listed twice", c);
-			else if (nset_add(&seen, j, j + 1, list_name, l->certs) < 0)
+			else if (ks_nset_add(&seen, j, j + 1, list_name, l->certs) < 0)
 				ps->oom = true;
 		}
 	}
-	nset_free(&seen);
+	ks_nset_free(&seen);
 }
 
 /* [telemetry] ports: TCP port numbers (the BPF map holds at most 64), only with interfaces. */
@@ -700,7 +620,7 @@ static int parse_text(const char *text, const char *file, const char *dir, struc
 		ks_err("%s: out of memory", file);
 out:
 	for (int s = 0; s < KS_SEC__COUNT; s++)
-		nset_free(&ps.names[s]);
+		ks_nset_free(&ps.names[s]);
 	free(ps.key_line);
 	if (r < 0)
 		ks_config_free(ps.cfg);
