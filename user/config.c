@@ -37,11 +37,12 @@
 #include <ini.h>
 
 #include "config_internal.h"
+#include "name_set.h"
 
 #define SEC_NONE     (-1) /* before the first header */
 #define SEC_SKIP     (-2) /* after a bad header: its keys are not checked */
 #define NAME_MAX_LEN 64
-#define FILE_MAX     (1 << 20)
+#define FILE_MAX     KS_CONFIG_FILE_MAX /* config.h says why this size */
 
 struct parser {
 	const char *file; /* for messages */
@@ -59,6 +60,9 @@ struct parser {
 	char label[96]; /* "cert:www", for messages */
 	int *key_line;	/* per row of the table: where it was set (instanced: in this section) */
 	int kind_line[KS_SEC__COUNT]; /* singletons: line of the first header */
+	/* Instanced kinds: the array's allocated length, and its names (find_instance). */
+	size_t cap[KS_SEC__COUNT];
+	struct ks_name_set names[KS_SEC__COUNT];
 };
 
 /* "FILE:LINE: [label] key: message"; parts that are 0/NULL are left out. */
@@ -206,50 +210,76 @@ static bool valid_instance_name(const char *s, size_t len)
 	return true;
 }
 
-/* Returns the index of the instance called name, or -1. */
-static long find_instance(struct parser *ps, const struct ks_conf_sec_kind *sk, const char *name,
-			  size_t len, int *line)
+/* The context of the name sets of instances: the kind's array in the configuration. */
+struct inst_ctx {
+	const struct ks_config *cfg;
+	const struct ks_conf_sec_kind *sk;
+};
+
+static char *inst_elem(const struct inst_ctx *ic, size_t i)
 {
-	size_t count;
-	char *arr, *iname;
+	char *arr;
 
-	memcpy(&arr, (char *)ps->cfg + sk->arr_off, sizeof(arr));
-	memcpy(&count, (char *)ps->cfg + sk->count_off, sizeof(count));
-	for (size_t i = 0; i < count; i++) {
-		char *e = arr + i * sk->elem_size;
-
-		memcpy(&iname, e + sk->name_off, sizeof(iname));
-		if (strlen(iname) == len && !memcmp(iname, name, len)) {
-			memcpy(line, e + sk->line_off, sizeof(*line));
-			return (long)i;
-		}
-	}
-	return -1;
+	memcpy(&arr, (const char *)ic->cfg + ic->sk->arr_off, sizeof(arr));
+	return arr + i * ic->sk->elem_size;
 }
 
-static int add_instance(struct parser *ps, const struct ks_conf_sec_kind *sk, const char *name,
-			size_t len)
+static const char *inst_name(const void *ctx, size_t i)
 {
-	size_t count;
+	const struct inst_ctx *ic = ctx;
+	char *name;
+
+	memcpy(&name, inst_elem(ic, i) + ic->sk->name_off, sizeof(name));
+	return name;
+}
+
+/* Returns the index of the instance called name, or -1. */
+static long find_instance(struct parser *ps, int kind, const char *name, size_t len, int *line)
+{
+	struct inst_ctx ic = { ps->cfg, &ks_conf_sections[kind] };
+	long i = ks_nset_find(&ps->names[kind], name, len, inst_name, &ic);
+
+	if (i >= 0)
+		memcpy(line, inst_elem(&ic, (size_t)i) + ic.sk->line_off, sizeof(*line));
+	return i;
+}
+
+static int add_instance(struct parser *ps, int kind, const char *name, size_t len)
+{
+	const struct ks_conf_sec_kind *sk = &ks_conf_sections[kind];
+	struct inst_ctx ic = { ps->cfg, sk };
+	size_t count, cap;
 	char *arr, *e, *iname;
 
 	memcpy(&arr, (char *)ps->cfg + sk->arr_off, sizeof(arr));
 	memcpy(&count, (char *)ps->cfg + sk->count_off, sizeof(count));
 	iname = strndup(name, len);
 	ENSURE(iname, -ENOMEM);
-	e = reallocarray(arr, count + 1, sk->elem_size);
-	if (!e) {
-		free(iname);
-		return -ENOMEM;
+	/* Grown geometrically: one realloc per section would copy the array n times. */
+	if (count == ps->cap[kind]) {
+		cap = ps->cap[kind] ? 2 * ps->cap[kind] : 8;
+		e = reallocarray(arr, cap, sk->elem_size);
+		if (!e) {
+			free(iname);
+			return -ENOMEM;
+		}
+		arr = e;
+		ps->cap[kind] = cap;
+		memcpy((char *)ps->cfg + sk->arr_off, &arr, sizeof(arr));
 	}
-	arr = e;
-	memcpy((char *)ps->cfg + sk->arr_off, &arr, sizeof(arr));
 	e = arr + count * sk->elem_size;
 	memset(e, 0, sk->elem_size);
 	memcpy(e + sk->name_off, &iname, sizeof(iname));
 	memcpy(e + sk->line_off, &ps->line, sizeof(ps->line));
 	ps->idx = count++;
 	memcpy((char *)ps->cfg + sk->count_off, &count, sizeof(count));
+	/* Without its index entry the section would be invisible to duplicate checks: drop it. */
+	if (ks_nset_add(&ps->names[kind], ps->idx, count, inst_name, &ic) < 0) {
+		free(iname);
+		count--;
+		memcpy((char *)ps->cfg + sk->count_off, &count, sizeof(count));
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -269,9 +299,9 @@ static void open_instance(struct parser *ps, int kind, const char *name, size_t 
 		perr(ps, ps->line, ps->label, NULL,
 		     "NAME may only hold letters, digits, '.', '_' and '-' (at most %d)",
 		     NAME_MAX_LEN);
-	else if (find_instance(ps, sk, name, len, &first) >= 0)
+	else if (find_instance(ps, kind, name, len, &first) >= 0)
 		perr(ps, ps->line, ps->label, NULL, "duplicate section, first at line %d", first);
-	else if (add_instance(ps, sk, name, len) < 0)
+	else if (add_instance(ps, kind, name, len) < 0)
 		ps->oom = true;
 	else
 		goto defaults;
@@ -498,25 +528,40 @@ static void check_policy(struct parser *ps)
 	}
 }
 
-/* A listener serves certificates by name: every name must be a [cert:NAME] of this file. */
+static const char *list_name(const void *ctx, size_t i)
+{
+	return ((char *const *)ctx)[i];
+}
+
+/*
+ * A listener serves certificates by name: every name must be a [cert:NAME] of this file, and
+ * listed once. Both checks go through name sets: a listener may serve thousands of names.
+ */
 static void check_listeners(struct parser *ps)
 {
+	struct ks_name_set seen = { 0 };
+	int first;
 	char label[96];
 
 	for (size_t i = 0; i < ps->cfg->n_listeners; i++) {
 		const struct ks_listener_conf *l = &ps->cfg->listeners[i];
 
 		snprintf(label, sizeof(label), "listener:%s", l->name);
+		if (seen.cap) /* each listener's names on their own */
+			memset(seen.slot, 0, seen.cap * sizeof(*seen.slot));
 		for (size_t j = 0; l->certs && l->certs[j]; j++) {
-			if (!ks_config_cert(ps->cfg, l->certs[j]))
+			const char *c = l->certs[j];
+
+			if (find_instance(ps, KS_SEC_CERT, c, strlen(c), &first) < 0)
 				perr(ps, l->line, label, "certs",
-				     "no section [cert:%s] in this file", l->certs[j]);
-			for (size_t k = 0; k < j; k++)
-				if (!strcmp(l->certs[k], l->certs[j]))
-					perr(ps, l->line, label, "certs", "'%s' is listed twice",
-					     l->certs[j]);
+				     "no section [cert:%s] in this file", c);
+			if (ks_nset_find(&seen, c, strlen(c), list_name, l->certs) >= 0)
+				perr(ps, l->line, label, "certs", "'%s' is listed twice", c);
+			else if (ks_nset_add(&seen, j, j + 1, list_name, l->certs) < 0)
+				ps->oom = true;
 		}
 	}
+	ks_nset_free(&seen);
 }
 
 /* [telemetry] ports: TCP port numbers (the BPF map holds at most 64), only with interfaces. */
@@ -574,6 +619,8 @@ static int parse_text(const char *text, const char *file, const char *dir, struc
 	if (r == -ENOMEM)
 		ks_err("%s: out of memory", file);
 out:
+	for (int s = 0; s < KS_SEC__COUNT; s++)
+		ks_nset_free(&ps.names[s]);
 	free(ps.key_line);
 	if (r < 0)
 		ks_config_free(ps.cfg);
@@ -604,8 +651,8 @@ int ks_config_parse(const char *text, const char *name, struct ks_config **out)
 static int read_file(const char *path, char **out)
 {
 	struct stat st;
-	size_t len = 0;
-	char *buf = NULL, *nul;
+	size_t len = 0, cap;
+	char *buf = NULL, *nul, *grown;
 	ssize_t got;
 	int fd, ret;
 
@@ -620,9 +667,26 @@ static int read_file(const char *path, char **out)
 		ks_err("%s: not a regular file of at most %d bytes", path, FILE_MAX);
 		ENSURE_OUT(false, S_ISREG(st.st_mode) ? -EFBIG : -EINVAL);
 	}
-	buf = malloc(FILE_MAX + 1);
+	/* Sized by fstat, grown if the file grows meanwhile (to read at most FILE_MAX + 1 bytes). */
+	cap = (size_t)st.st_size + 1;
+	buf = malloc(cap);
 	ENSURE_OUT(buf, -ENOMEM);
-	while (len < FILE_MAX && (got = read(fd, buf + len, FILE_MAX - len)) != 0) {
+	for (;;) {
+		if (len + 1 == cap) {
+			/* Full at FILE_MAX + 1 bytes: one more than allowed. */
+			if (cap >= (size_t)FILE_MAX + 2) {
+				ks_err("%s: not a regular file of at most %d bytes", path,
+				       FILE_MAX);
+				ENSURE_OUT(false, -EFBIG);
+			}
+			cap = KS_MIN(2 * cap + 4096, (size_t)FILE_MAX + 2);
+			grown = realloc(buf, cap);
+			ENSURE_OUT(grown, -ENOMEM);
+			buf = grown;
+		}
+		got = read(fd, buf + len, cap - 1 - len);
+		if (got == 0)
+			break;
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {

@@ -15,6 +15,7 @@
 #include <openssl/x509.h>
 
 #include "kstaple/common.h"
+#include "kstaple/ocsp_certcache.h"
 
 /* The outer OCSPResponse as found by ks_ocsp_outer_parse(); pointers borrow the input. */
 struct ks_ocsp_outer {
@@ -36,6 +37,14 @@ KS_MUST_CHECK int ks_ocsp_outer_parse(const uint8_t *der, size_t len, struct ks_
 
 /* Decode a BasicOCSPResponse that must span exactly len bytes. NULL if it does not. */
 OCSP_BASICRESP *ks_ocsp_basic_decode(const uint8_t *p, size_t len);
+
+/*
+ * The same, with the embedded certificates (certs) taken from cc instead of parsed again: the
+ * result is identical, only cheaper when the responder sends the same certificate each time.
+ * cc NULL, or bytes that are not plain DER of the expected shape: ks_ocsp_basic_decode().
+ */
+OCSP_BASICRESP *ks_ocsp_basic_decode_cached(const uint8_t *p, size_t len,
+					    struct ks_ocsp_certcache *cc);
 
 /* RFC 6960 §4.2.1 name of an OCSPResponseStatus ("tryLater"), "unknown" otherwise. */
 const char *ks_ocsp_status_name(int status);

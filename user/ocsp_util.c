@@ -128,6 +128,111 @@ OCSP_BASICRESP *ks_ocsp_basic_decode(const uint8_t *p, size_t len)
 	return bs;
 }
 
+/* A DER SEQUENCE header for a body of len bytes (X.690 §8.1.3); returns its size (<= 6). */
+static size_t der_seq_header(uint8_t *h, size_t len)
+{
+	size_t n = 0, k;
+
+	h[n++] = DER_SEQUENCE;
+	if (len < 0x80) {
+		h[n++] = (uint8_t)len;
+		return n;
+	}
+	for (k = 0; k < sizeof(uint32_t) && len >> (8 * k); k++)
+		;
+	h[n++] = (uint8_t)(0x80 | k);
+	while (k--)
+		h[n++] = (uint8_t)(len >> (8 * k));
+	return n;
+}
+
+/*
+ * RFC 6960 §4.2.1:
+ *   BasicOCSPResponse ::= SEQUENCE {
+ *      tbsResponseData      ResponseData,
+ *      signatureAlgorithm   AlgorithmIdentifier,
+ *      signature            BIT STRING,
+ *      certs            [0] EXPLICIT SEQUENCE OF Certificate OPTIONAL }
+ *
+ * Finds where certs starts (*signed_end) and its list of certificates (*certs). -EBADMSG if
+ * the bytes are not this shape in plain DER; the caller then leaves the decision to OpenSSL.
+ */
+static int split_basic(const uint8_t *p, size_t len, const uint8_t **body,
+		       const uint8_t **signed_end, struct ks_cursor *certs)
+{
+	struct ks_cursor c = ks_cur_init(p, len), seq, v, wrap;
+	uint8_t tag;
+
+	ENSURE(len <= UINT32_MAX, -EBADMSG); /* der_seq_header() writes at most 4 octets */
+	TRY(ks_cur_der_expect(&c, DER_SEQUENCE, &seq));
+	ENSURE(ks_cur_empty(&c), -EBADMSG);
+	*body = seq.p;
+	for (int i = 0; i < 3; i++)
+		TRY(ks_cur_der(&seq, &tag, &v));
+	*signed_end = seq.p;
+	*certs = ks_cur_init(seq.p, 0);
+	if (ks_cur_empty(&seq))
+		return 0;
+	TRY(ks_cur_der_expect(&seq, DER_CTX0, &wrap));
+	ENSURE(ks_cur_empty(&seq), -EBADMSG);
+	TRY(ks_cur_der_expect(&wrap, DER_SEQUENCE, certs));
+	ENSURE(ks_cur_empty(&wrap), -EBADMSG);
+	return 0;
+}
+
+/* Each Certificate of the certs list, from the cache, added to bs in order. */
+static int add_certs(OCSP_BASICRESP *bs, struct ks_cursor *certs, struct ks_ocsp_certcache *cc)
+{
+	const uint8_t *start;
+	struct ks_cursor v;
+	X509 *x;
+	int ok;
+
+	while (!ks_cur_empty(certs)) {
+		start = certs->p;
+		/* Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signature } */
+		TRY(ks_cur_der_expect(certs, DER_SEQUENCE, &v));
+		x = ks_ocsp_certcache_get(cc, start, (size_t)(certs->p - start));
+		ENSURE(x, -errno);
+		ok = OCSP_basic_add1_cert(bs, x);
+		X509_free(x);
+		ENSURE(ok == 1, -ENOMEM);
+	}
+	return 0;
+}
+
+OCSP_BASICRESP *ks_ocsp_basic_decode_cached(const uint8_t *p, size_t len,
+					    struct ks_ocsp_certcache *cc)
+{
+	const uint8_t *body, *signed_end, *q;
+	struct ks_cursor certs;
+	OCSP_BASICRESP *bs = NULL;
+	uint8_t *buf;
+	size_t n, hl;
+
+	if (!cc || split_basic(p, len, &body, &signed_end, &certs) < 0 || !ks_cur_left(&certs))
+		return ks_ocsp_basic_decode(p, len);
+	/*
+	 * OpenSSL decodes the signed part alone (the same SEQUENCE without certs); the
+	 * certificates come from the cache, so each distinct one is parsed once. A certificate
+	 * that does not decode fails the whole response, as it would in d2i_OCSP_BASICRESP().
+	 */
+	n = (size_t)(signed_end - body);
+	buf = malloc(n + 8);
+	if (!buf)
+		return NULL;
+	hl = der_seq_header(buf, n);
+	memcpy(buf + hl, body, n);
+	q = buf;
+	bs = d2i_OCSP_BASICRESP(NULL, &q, (long)(hl + n));
+	if (bs && (q != buf + hl + n || add_certs(bs, &certs, cc) < 0)) {
+		OCSP_BASICRESP_free(bs);
+		bs = NULL;
+	}
+	free(buf);
+	return bs;
+}
+
 const char *ks_ocsp_status_name(int status)
 {
 	static const char *const names[] = {

@@ -95,31 +95,40 @@ static int64_t sat_add(int64_t a, int64_t b)
  * issued the certificate in question and carry id-kp-OCSPSigning. Its validity is checked at
  * p->now without skew: a client would reject a staple whose responder certificate is stale.
  */
+/* The delegate's subject, formatted only for a message: printing a name costs more than a check. */
+#define SUBJ ks_ocsp_name_str(X509_get_subject_name(d), XN_FLAG_ONELINE, subj, sizeof(subj))
+
 static int check_delegate(X509 *d, const struct ks_verify_params *p, struct ks_ocsp_result *res)
 {
 	char subj[96], t[32];
 	int64_t nb, na;
 	uint32_t flags;
 
-	ks_ocsp_name_str(X509_get_subject_name(d), XN_FLAG_ONELINE, subj, sizeof(subj));
-	if (X509_check_issued(p->issuer, d) != X509_V_OK ||
-	    X509_verify(d, X509_get0_pubkey(p->issuer)) != 1)
-		return decide(
-			res, KS_V_UNTRUSTED_SIGNER,
-			"responder certificate \"%s\" was not issued by the certificate's issuer",
-			subj);
+	/*
+	 * The issuance check depends only on the two certificates, so a cache remembers it once
+	 * it succeeded (never a failure); the time and usage checks below run every time.
+	 */
+	if (!ks_ocsp_certcache_issued_by(p->certs, d, p->issuer)) {
+		if (X509_check_issued(p->issuer, d) != X509_V_OK ||
+		    X509_verify(d, X509_get0_pubkey(p->issuer)) != 1)
+			return decide(res, KS_V_UNTRUSTED_SIGNER,
+				      "responder certificate \"%s\" was not issued by the "
+				      "certificate's issuer",
+				      SUBJ);
+		ks_ocsp_certcache_note_issued(p->certs, d, p->issuer);
+	}
 	if (ks_asn1_time_to_unix(X509_get0_notBefore(d), &nb) < 0 ||
 	    ks_asn1_time_to_unix(X509_get0_notAfter(d), &na) < 0)
 		return decide(res, KS_V_UNTRUSTED_SIGNER,
 			      "responder certificate \"%s\" has an unreadable validity period",
-			      subj);
+			      SUBJ);
 	if (p->now < nb)
 		return decide(res, KS_V_UNTRUSTED_SIGNER,
-			      "responder certificate \"%s\" is not valid before %s", subj,
+			      "responder certificate \"%s\" is not valid before %s", SUBJ,
 			      ks_fmt_time(nb, t, sizeof(t)));
 	if (p->now > na)
 		return decide(res, KS_V_UNTRUSTED_SIGNER,
-			      "responder certificate \"%s\" expired at %s", subj,
+			      "responder certificate \"%s\" expired at %s", SUBJ,
 			      ks_fmt_time(na, t, sizeof(t)));
 	/* With no EKU extension OpenSSL reports "any usage": RFC 6960 wants it explicitly. */
 	flags = X509_get_extension_flags(d);
@@ -128,9 +137,10 @@ static int check_delegate(X509 *d, const struct ks_verify_params *p, struct ks_o
 		return decide(
 			res, KS_V_DELEGATE_NO_EKU,
 			"responder certificate \"%s\" lacks extendedKeyUsage id-kp-OCSPSigning",
-			subj);
+			SUBJ);
 	return CONTINUE;
 }
+#undef SUBJ
 
 /* Find who the ResponderID names, make sure they may speak for the issuer, check the signature. */
 static int check_signer(OCSP_BASICRESP *bs, const struct ks_verify_params *p,
@@ -316,7 +326,7 @@ int ks_ocsp_verify(const uint8_t *der, size_t len, const struct ks_verify_params
 		r = decide(res, KS_V_NOT_BASIC, "responseType is %s, not id-pkix-ocsp-basic", oid);
 		goto out;
 	}
-	bs = ks_ocsp_basic_decode(o.basic, o.basic_len);
+	bs = ks_ocsp_basic_decode_cached(o.basic, o.basic_len, p->certs);
 	if (!bs) {
 		r = decide(res, KS_V_MALFORMED, "the BasicOCSPResponse does not decode as DER");
 		goto out;

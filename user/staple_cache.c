@@ -36,6 +36,8 @@ struct ks_cache {
 	size_t n_entries, cap_entries;
 	/* Open-addressed set of the entries by CertID: duplicates found in O(1), not O(n). */
 	struct ks_cache_entry **by_certid;
+	/* Certificates embedded in responses, parsed once for all entries (ocsp_certcache.h). */
+	struct ks_ocsp_certcache *certs;
 	size_t by_certid_cap; /* a power of two, at least twice n_entries */
 };
 
@@ -235,7 +237,8 @@ struct ks_cache *ks_cache_new(const char *state_dir, const struct ks_clock *clk,
 	if (!cache)
 		return NULL;
 	cache->state_dir = strdup(state_dir);
-	if (!cache->state_dir)
+	cache->certs = ks_ocsp_certcache_new(0);
+	if (!cache->state_dir || !cache->certs)
 		goto fail;
 	/* "dir/" and "dir" name the same directory; keep file names and messages tidy. */
 	n = strlen(cache->state_dir);
@@ -253,6 +256,7 @@ struct ks_cache *ks_cache_new(const char *state_dir, const struct ks_clock *clk,
 	return cache;
 fail:
 	ret = errno;
+	ks_ocsp_certcache_free(cache->certs);
 	free(cache->state_dir);
 	free(cache);
 	errno = ret;
@@ -270,6 +274,7 @@ void ks_cache_free(struct ks_cache *cache)
 	}
 	free(cache->entries);
 	free(cache->by_certid);
+	ks_ocsp_certcache_free(cache->certs);
 	free(cache->state_dir);
 	free(cache);
 }
@@ -577,6 +582,7 @@ static int verify(struct ks_cache *cache, const struct ks_cache_entry *entry, co
 		.issuer = entry->cert->issuer,
 		.now = now,
 		.skew = cache->skew,
+		.certs = cache->certs,
 	};
 	int ret = ks_ocsp_verify(der, len, &p, res);
 

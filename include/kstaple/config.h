@@ -157,9 +157,16 @@ void ks_config_free_value(const struct ks_conf_key *k, void *base);
 void ks_config_dump_keys(FILE *f);
 
 /*
+ * The largest configuration file ks_config_load() reads: room for 100,000 [cert:NAME] sections
+ * with absolute paths, while a wrong path (a log, an image) is refused before it is read.
+ */
+#define KS_CONFIG_FILE_MAX (16 << 20)
+
+/*
  * Parse and check path. Every problem is logged as "FILE:LINE: [section] key: problem" and all
  * of them are reported before -EINVAL is returned. -ENOENT (and other open errors) name the path.
- * Relative paths inside are resolved against the canonical directory of path.
+ * Relative paths inside are resolved against the canonical directory of path. A file larger
+ * than KS_CONFIG_FILE_MAX bytes is refused with -EFBIG.
  */
 KS_MUST_CHECK int ks_config_load(const char *path, struct ks_config **out);
 /*

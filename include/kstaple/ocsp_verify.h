@@ -20,6 +20,7 @@
 #include <openssl/x509.h>
 
 #include "kstaple/common.h"
+#include "kstaple/ocsp_certcache.h"
 
 #define KS_OCSP_DEFAULT_SKEW 300 /* seconds */
 
@@ -58,6 +59,12 @@ struct ks_verify_params {
 	X509 *issuer; /* its issuer: signs the response or the delegate */
 	int64_t now;  /* Unix seconds */
 	int64_t skew; /* allowance for clock differences, seconds (KS_OCSP_DEFAULT_SKEW) */
+	/*
+	 * Optional (NULL: none): certificates embedded in responses are taken from here rather
+	 * than parsed again, and a delegate's issuance by p->issuer is checked once per pair.
+	 * Every verdict is the same with or without it; only the time differs.
+	 */
+	struct ks_ocsp_certcache *certs;
 };
 
 /*

@@ -144,6 +144,48 @@ static OCSP_BASICRESP *craft_basic(const struct craft *c)
 	return bs;
 }
 
+/*
+ * A certificate cache must never change a verdict: every response verified here is verified
+ * again through a fresh cache (cold, then warm) and through one cache shared by the whole test
+ * (certificates of earlier responses cached), and the results must be identical.
+ */
+static struct ks_ocsp_certcache *shared_cc;
+
+static void expect_same(const struct ks_ocsp_result *a, const struct ks_ocsp_result *b,
+			const char *how)
+{
+	cr_assert_eq(b->verdict, a->verdict, "%s: %s (%s) instead of %s (%s)", how,
+		     ks_verdict_name(b->verdict), b->detail, ks_verdict_name(a->verdict),
+		     a->detail);
+	cr_assert_str_eq(b->detail, a->detail, "%s", how);
+	cr_assert(b->response_status == a->response_status && b->produced_at == a->produced_at &&
+			  b->this_update == a->this_update && b->next_update == a->next_update &&
+			  b->revocation_time == a->revocation_time &&
+			  b->revocation_reason == a->revocation_reason,
+		  "%s: the times or status differ", how);
+}
+
+static void verify_cached_too(const uint8_t *der, size_t len, struct ks_verify_params p,
+			      const struct ks_ocsp_result *want)
+{
+	struct ks_ocsp_certcache *cc = ks_ocsp_certcache_new(0);
+	struct ks_ocsp_result got;
+
+	cr_assert_not_null(cc);
+	if (!shared_cc)
+		shared_cc = ks_ocsp_certcache_new(4); /* small: evictions happen too */
+	cr_assert_not_null(shared_cc);
+	p.certs = cc;
+	cr_assert_eq(ks_ocsp_verify(der, len, &p, &got), 0);
+	expect_same(want, &got, "cold cache");
+	cr_assert_eq(ks_ocsp_verify(der, len, &p, &got), 0);
+	expect_same(want, &got, "warm cache");
+	p.certs = shared_cc;
+	cr_assert_eq(ks_ocsp_verify(der, len, &p, &got), 0);
+	expect_same(want, &got, "shared cache");
+	ks_ocsp_certcache_free(cc);
+}
+
 static struct ks_ocsp_result verify_der(const uint8_t *der, size_t len, X509 *leaf, int64_t now)
 {
 	struct ks_verify_params p = {
@@ -152,6 +194,7 @@ static struct ks_ocsp_result verify_der(const uint8_t *der, size_t len, X509 *le
 	struct ks_ocsp_result res;
 
 	cr_assert_eq(ks_ocsp_verify(der, len, &p, &res), 0);
+	verify_cached_too(der, len, p, &res);
 	return res;
 }
 
@@ -423,4 +466,97 @@ Test(ocsp_verify_craft, hand_encoded_outer_structures)
 		cr_expect_eq(r.verdict, cases[i].v, "%s: got %s (%s)", cases[i].name,
 			     ks_verdict_name(r.verdict), r.detail);
 	}
+}
+
+/* DER of a crafted response (OPENSSL_free it). */
+static int craft_der(const struct craft *c, uint8_t **der)
+{
+	OCSP_BASICRESP *bs = craft_basic(c);
+	OCSP_RESPONSE *resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs);
+	int len;
+
+	*der = NULL;
+	len = i2d_OCSP_RESPONSE(resp, der);
+	cr_assert_gt(len, 0);
+	OCSP_RESPONSE_free(resp);
+	OCSP_BASICRESP_free(bs);
+	return len;
+}
+
+static struct ks_ocsp_result verify_with(struct ks_ocsp_certcache *cc, const struct craft *c,
+					 int64_t now)
+{
+	struct ks_verify_params p = {
+		.leaf = pki.leaf, .issuer = pki.issuer, .now = now, .skew = SKEW, .certs = cc
+	};
+	struct ks_ocsp_result res;
+	uint8_t *der;
+	int len = craft_der(c, &der);
+
+	cr_assert_eq(ks_ocsp_verify(der, (size_t)len, &p, &res), 0);
+	OPENSSL_free(der);
+	return res;
+}
+
+/*
+ * The cache remembers that the good delegate was issued by the issuer. A forged delegate with
+ * the same subject, key and validity (signed by another CA key) is other bytes: it must not
+ * borrow that record, before or after the good one, and its failure must not be recorded.
+ */
+Test(ocsp_verify_craft, cached_delegate_record_is_not_borrowed_by_a_forgery)
+{
+	struct ks_ocsp_certcache *cc = ks_ocsp_certcache_new(0);
+	X509 *good = mk_delegate(NOW - DAY, NOW + DAY, "OCSPSigning");
+	X509 *forged =
+		mk_cert("crafted delegate", pki.delegate_key, X509_get_subject_name(pki.issuer),
+			pki.wrong_key, NOW - DAY, NOW + DAY, "OCSPSigning");
+	struct craft cg = GOOD_CRAFT(.signer = good, .key = pki.delegate_key);
+	struct craft cf = GOOD_CRAFT(.signer = forged, .key = pki.delegate_key);
+	uint8_t *p = NULL;
+	int n;
+	X509 *cached;
+
+	cr_assert_not_null(cc);
+	ASSERT_VERDICT(verify_with(cc, &cf, NOW), KS_V_UNTRUSTED_SIGNER);
+	ASSERT_VERDICT(verify_with(cc, &cf, NOW), KS_V_UNTRUSTED_SIGNER);
+	/* The forgery is cached as a parsed certificate, but not as issued by the issuer. */
+	n = i2d_X509(forged, &p);
+	cr_assert_gt(n, 0);
+	cached = ks_ocsp_certcache_get(cc, p, (size_t)n);
+	cr_assert_not_null(cached);
+	cr_assert_not(ks_ocsp_certcache_issued_by(cc, cached, pki.issuer));
+	X509_free(cached);
+	OPENSSL_free(p);
+	ASSERT_VERDICT(verify_with(cc, &cg, NOW), KS_V_GOOD);
+	ASSERT_VERDICT(verify_with(cc, &cg, NOW), KS_V_GOOD);
+	ASSERT_VERDICT(verify_with(cc, &cf, NOW), KS_V_UNTRUSTED_SIGNER);
+	X509_free(good);
+	X509_free(forged);
+	ks_ocsp_certcache_free(cc);
+}
+
+/* A warm cache skips only the issuance check: validity and EKU are judged every time. */
+Test(ocsp_verify_craft, cached_delegate_validity_and_eku_still_checked)
+{
+	struct ks_ocsp_certcache *cc = ks_ocsp_certcache_new(0);
+	X509 *d = mk_delegate(NOW - DAY, NOW + DAY, "OCSPSigning");
+	X509 *noeku = mk_delegate(NOW - DAY, NOW + DAY, "serverAuth");
+	struct craft c = GOOD_CRAFT(.signer = d, .key = pki.delegate_key, .this_upd = NOW - 2 * DAY,
+				    .next_upd = NOW + 3 * DAY);
+	struct craft cn = GOOD_CRAFT(.signer = noeku, .key = pki.delegate_key);
+	struct ks_ocsp_result r;
+
+	cr_assert_not_null(cc);
+	ASSERT_VERDICT(verify_with(cc, &c, NOW), KS_V_GOOD);
+	r = verify_with(cc, &c, NOW + DAY + 1);
+	ASSERT_VERDICT(r, KS_V_UNTRUSTED_SIGNER);
+	cr_assert(strstr(r.detail, "expired"), "%s", r.detail);
+	r = verify_with(cc, &c, NOW - DAY - 1);
+	ASSERT_VERDICT(r, KS_V_UNTRUSTED_SIGNER);
+	ASSERT_VERDICT(verify_with(cc, &c, NOW), KS_V_GOOD);
+	ASSERT_VERDICT(verify_with(cc, &cn, NOW), KS_V_DELEGATE_NO_EKU);
+	ASSERT_VERDICT(verify_with(cc, &cn, NOW), KS_V_DELEGATE_NO_EKU);
+	X509_free(d);
+	X509_free(noeku);
+	ks_ocsp_certcache_free(cc);
 }

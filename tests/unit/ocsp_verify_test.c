@@ -94,6 +94,48 @@ static int64_t fixture_now(void)
 	return t;
 }
 
+/*
+ * A certificate cache must never change a verdict: every response verified here is verified
+ * again through a fresh cache (cold, then warm) and through one cache shared by the whole test
+ * (certificates of earlier responses cached), and the results must be identical.
+ */
+static struct ks_ocsp_certcache *shared_cc;
+
+static void expect_same(const struct ks_ocsp_result *a, const struct ks_ocsp_result *b,
+			const char *how)
+{
+	cr_assert_eq(b->verdict, a->verdict, "%s: %s (%s) instead of %s (%s)", how,
+		     ks_verdict_name(b->verdict), b->detail, ks_verdict_name(a->verdict),
+		     a->detail);
+	cr_assert_str_eq(b->detail, a->detail, "%s", how);
+	cr_assert(b->response_status == a->response_status && b->produced_at == a->produced_at &&
+			  b->this_update == a->this_update && b->next_update == a->next_update &&
+			  b->revocation_time == a->revocation_time &&
+			  b->revocation_reason == a->revocation_reason,
+		  "%s: the times or status differ", how);
+}
+
+static void verify_cached_too(const uint8_t *der, size_t len, struct ks_verify_params p,
+			      const struct ks_ocsp_result *want)
+{
+	struct ks_ocsp_certcache *cc = ks_ocsp_certcache_new(0);
+	struct ks_ocsp_result got;
+
+	cr_assert_not_null(cc);
+	if (!shared_cc)
+		shared_cc = ks_ocsp_certcache_new(4); /* small: evictions happen too */
+	cr_assert_not_null(shared_cc);
+	p.certs = cc;
+	cr_assert_eq(ks_ocsp_verify(der, len, &p, &got), 0);
+	expect_same(want, &got, "cold cache");
+	cr_assert_eq(ks_ocsp_verify(der, len, &p, &got), 0);
+	expect_same(want, &got, "warm cache");
+	p.certs = shared_cc;
+	cr_assert_eq(ks_ocsp_verify(der, len, &p, &got), 0);
+	expect_same(want, &got, "shared cache");
+	ks_ocsp_certcache_free(cc);
+}
+
 static struct ks_ocsp_result verify_at(const struct fx *f, int64_t now, int64_t skew)
 {
 	struct ks_verify_params p = {
@@ -103,6 +145,7 @@ static struct ks_ocsp_result verify_at(const struct fx *f, int64_t now, int64_t 
 
 	cr_assert_eq(ks_ocsp_verify(f->der, f->len, &p, &res), 0);
 	cr_assert_str_not_empty(res.detail, "every verdict carries a sentence");
+	verify_cached_too(f->der, f->len, p, &res);
 	return res;
 }
 
@@ -405,6 +448,33 @@ Test(ocsp_verify, every_bit_flip_of_good_nocerts_is_rejected)
 			f.der[i] ^= (uint8_t)(1u << bit);
 		}
 	}
+	fx_free(&f);
+}
+
+/*
+ * Bit flips in a response whose embedded certificate matters (the delegate signs it): every
+ * flip goes through verify_at(), which also verifies through certificate caches that have
+ * seen the intact certificate, and requires the same verdict. A flip in the certificate is
+ * another certificate: it must miss the cache, and lose GOOD unless it only hit bytes no
+ * check depends on (such as an extension OpenSSL ignores).
+ */
+Test(ocsp_verify, bit_flips_of_delegate_same_with_and_without_cache)
+{
+	int64_t now = fixture_now() + 60;
+	struct ks_ocsp_result r;
+	struct fx f;
+	size_t good = 0;
+
+	fx_load(&f, "delegate.der", "ecdsa");
+	cr_assert_eq(verify_at(&f, now, SKEW).verdict, KS_V_GOOD);
+	for (size_t i = 0; i < f.len; i++) {
+		f.der[i] ^= (uint8_t)(1u << (i % 8));
+		r = verify_at(&f, now, SKEW);
+		good += r.verdict == KS_V_GOOD;
+		f.der[i] ^= (uint8_t)(1u << (i % 8));
+	}
+	/* The signed part and the structure hold most bytes: nearly every flip is rejected. */
+	cr_expect_lt(good, f.len / 4, "%zu of %zu flips still GOOD", good, f.len);
 	fx_free(&f);
 }
 
