@@ -126,11 +126,12 @@ def main():
           "median (min-max). CPU = utime+stime of the kstaple process over the transfer, "
           "all threads; ns/B x 1.074 = CPU seconds per GiB.\n" % (mib, reps))
     print("\n".join(table(runs)))
-    print("\nThe AEAD alone in the same kernel, 16 KiB records, 1 s per group, median over the "
-          "groups (OpenSSL: `openssl speed -evp`; kernel: AF_ALG, system calls and copies "
-          "included, so an upper bound). kstaple's path decrypts every byte of an upload and "
-          "encrypts every byte of a download once, on either path:\n")
-    print("\n".join(aead_table(aead)))
+    if aead:
+        print("\nThe AEAD alone in the same kernel, 16 KiB records, 1 s per group, median over "
+              "the groups (OpenSSL: `openssl speed -evp`; kernel: AF_ALG, system calls and copies "
+              "included, so an upper bound). kstaple's path decrypts every byte of an upload "
+              "and encrypts every byte of a download once, on either path:\n")
+        print("\n".join(aead_table(aead)))
     print("\nWhole machine CPU per byte (client, backend, kstaple and the kernel; one CPU):\n")
     print("\n".join(whole(runs)))
     print("\nMachine and kernel:\n")
