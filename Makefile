@@ -78,6 +78,9 @@ EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
 EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 TOOL_SRCS := $(sort $(wildcard tests/tools/*.c))
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
+# Benchmark helpers with a main: bench/tools/NAME.c -> build/bench/NAME (bench/ktls_bench.sh).
+BENCH_TOOL_SRCS := $(sort $(wildcard bench/tools/*.c))
+BENCH_TOOL_BINS := $(BENCH_TOOL_SRCS:bench/tools/%.c=$(BUILD)/bench/%)
 
 FIXTURES  := $(BUILD)/fixtures/.stamp
 
@@ -85,7 +88,7 @@ FIXTURES  := $(BUILD)/fixtures/.stamp
         install clean help
 .DEFAULT_GOAL := all
 
-all: $(BUILD)/kstaple $(BUILD)/kstaple-bench $(EXAMPLE_BINS) $(TOOL_BINS)
+all: $(BUILD)/kstaple $(BUILD)/kstaple-bench $(EXAMPLE_BINS) $(TOOL_BINS) $(BENCH_TOOL_BINS)
 
 help:
 	@echo "make            build $(BUILD)/kstaple"
@@ -140,6 +143,11 @@ $(BUILD)/examples/%: examples/%.c
 
 $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIBKS)
 	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ $(LIBS) -o $@
+
+# A static pattern rule: a plain $(BUILD)/bench/% would also match the objects in build/bench/.
+$(BENCH_TOOL_BINS): $(BUILD)/bench/%: $(BUILD)/bench/tools/%.o $(LIBKS)
+	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) $^ $(LIBS) -o $@
 
 # Test PKI and OCSP fixtures, regenerated from scripts (never edited by hand). Times inside

@@ -14,6 +14,8 @@
 #
 # The client is `openssl s_client -quiet -no_ign_eof -nocommands` with stdin from a pipe: the
 # file, then nothing until all of it came back, then EOF, on which s_client sends close_notify.
+# curl (TLS 1.2 AES-128-GCM, TLS 1.3 ChaCha20-Poly1305) PUTs the same file to the backend's
+# /echo and checks the sha256 of what the backend got and of what came back, on both paths.
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 # shellcheck source=lib.sh disable=SC1091
@@ -63,6 +65,30 @@ xfer() {
 	echo "    TLS $v $c: $SIZE bytes each way, sha256 equal ($((SECONDS - t0)) s)"
 }
 
+# curl_xfer VERSION CIPHER: curl PUTs the file to the backend's /echo through kstaple, stapling
+# required, and gets it back: the sha256 of what the backend received (its X-Body-Sha256) and
+# of what came back both equal the file's.
+curl_xfer() {
+	local v=$1 c=$2 out=$T/curl.out hdr=$T/curl.hdr opts t0=$SECONDS
+	if [ "$v" = 1.3 ]; then
+		opts="--tlsv1.3 --tls13-ciphers $c"
+	else
+		opts="--tlsv1.2 --tls-max 1.2 --ciphers $c"
+	fi
+	rm -f "$out" "$hdr"
+	# shellcheck disable=SC2086
+	curl -sS --max-time 120 --cert-status --cacert "$ROOT" \
+		--resolve "localhost:$SPORT:127.0.0.1" $opts -H 'Expect:' -T "$IN" -D "$hdr" \
+		-o "$out" "https://localhost:$SPORT/echo" 2>"$T/curl.err" ||
+		fail "curl TLS $v $c: $(cat "$T/curl.err"; tail -n 5 "$KS_LOG")"
+	grep -qi "^x-body-sha256: $SUM" "$hdr" ||
+		fail "curl TLS $v $c: the backend received other bytes: $(cat "$hdr")"
+	[ "$(sha256sum <"$out" | cut -d' ' -f1)" = "$SUM" ] ||
+		fail "curl TLS $v $c: $(stat -c %s "$out") of $SIZE bytes came back intact"
+	echo "    curl TLS $v $c: $SIZE bytes up (PUT) and back, sha256 equal both ways ($((SECONDS - t0)) s)"
+}
+CURL_CASES="1.2:ECDHE-ECDSA-AES128-GCM-SHA256 1.3:TLS_CHACHA20_POLY1305_SHA256"
+
 fds() { find "/proc/$KS_PID/fd" -mindepth 1 | wc -l; }
 
 # wait_fds N: kstaple's fd count back to N (sessions end asynchronously).
@@ -98,6 +124,7 @@ if ! why=$("$root/scripts/have-ktls.sh" -v); then
 	write_conf ecdsa
 	start_kstaple
 	for vc in $CASES; do xfer "${vc%%:*}" "${vc#*:}"; done
+	for vc in $CURL_CASES; do curl_xfer "${vc%%:*}" "${vc#*:}"; done
 	n=$(grep -c "kTLS: kernel has no TLS ULP (CONFIG_TLS).*sessions stay in userspace" "$KS_LOG")
 	[ "$n" = 1 ] || { cat "$KS_LOG" >&2; fail "the reason was logged $n times, not once"; }
 	stop_kstaple
@@ -151,6 +178,29 @@ for vc in $CASES; do
 		fail "TLS $vc: kstaple did not report both directions in the kernel: $(tail -n 5 "$KS_LOG")"
 	grep "kTLS session ends" "$KS_LOG" | tail -n 1 | grep -q "close_notify from the client: yes): $SIZE bytes from the client, $SIZE to it" ||
 		fail "TLS $vc: $(grep 'kTLS session ends' "$KS_LOG" | tail -n 1)"
+done
+
+step "proxy mode with curl: PUT to an echo backend and back, both directions in the kernel"
+for vc in $CURL_CASES; do
+	v=${vc%%:*}
+	k0=$(grep -c "TLSv$v .*both directions in the kernel (splice proxy)" "$KS_LOG")
+	curl_xfer "$v" "${vc#*:}"
+	n=$((n + 1))
+	for _ in $(seq 1 50); do
+		[ "$(grep -c 'kTLS session ends' "$KS_LOG")" -ge $n ] && break
+		sleep 0.1
+	done
+	[ "$(grep -c "TLSv$v .*both directions in the kernel (splice proxy)" "$KS_LOG")" = $((k0 + 1)) ] ||
+		fail "curl TLS $vc: kstaple did not report both directions in the kernel: $(tail -n 5 "$KS_LOG")"
+	# The body plus the HTTP head each way went through the kernel's TLS.
+	ends=$(grep "kTLS session ends" "$KS_LOG" | tail -n 1)
+	# (No process substitution: the VM's /dev has no /dev/fd.)
+	up=$(sed -n 's/.*: \([0-9]*\) bytes from the client, .*/\1/p' <<<"$ends")
+	down=$(sed -n 's/.* bytes from the client, \([0-9]*\) to it.*/\1/p' <<<"$ends")
+	if [ "${up:-0}" -le "$SIZE" ] || [ "${down:-0}" -le "$SIZE" ]; then
+		fail "curl TLS $vc: $ends"
+	fi
+	echo "    kernel: $up bytes from curl, $down to it"
 done
 grep -q "stay in userspace" "$KS_LOG" && fail "a session stayed in userspace: $(grep 'stay in' "$KS_LOG")"
 wait_fds "$fd0"

@@ -6,9 +6,12 @@
 
 A request starting with an HTTP method gets "HTTP/1.1 200" and the body
 "backend NAME: hello\n" (Connection: close). GET /slow/N streams N lines, one every 100 ms
-(a connection in flight during a reload). Anything else is echoed back until the client
-half-closes, then the backend half-closes too (tests of half-close both ways).
+(a connection in flight during a reload). PUT or POST /echo with a Content-Length answers
+with the request body itself and its sha256 in an X-Body-Sha256 header (uploads through
+the proxy, checked both ways). Anything else is echoed back until the client half-closes,
+then the backend half-closes too (tests of half-close both ways).
 """
+import hashlib
 import socket
 import socketserver
 import sys
@@ -37,9 +40,30 @@ class Handler(socketserver.BaseRequestHandler):
             data = s.recv(65536)
         s.shutdown(socket.SHUT_WR)
 
+    def echo(self, s, req):
+        head, _, body = req.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value.strip())
+        body = bytearray(body)
+        while len(body) < length:
+            more = s.recv(min(1 << 20, length - len(body)))
+            if not more:
+                return
+            body += more
+        s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                  b"Content-Length: %d\r\nX-Body-Sha256: %s\r\nConnection: close\r\n\r\n"
+                  % (len(body), hashlib.sha256(body).hexdigest().encode()))
+        s.sendall(body)
+
     def http(self, s, req):
-        path = req.split(b" ", 2)[1].decode("latin-1")
-        if path.startswith("/slow/"):
+        method, path = req.split(b" ", 2)[:2]
+        path = path.decode("latin-1")
+        if path == "/echo" and method in (b"PUT", b"POST"):
+            self.echo(s, req)
+        elif path.startswith("/slow/"):
             n = int(path[len("/slow/"):])
             s.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
             for i in range(n):
