@@ -9,9 +9,16 @@ here=$(cd "$(dirname "$0")" && pwd)
 export KSTAPLE KS_BUILD QUICK="${QUICK:-}"
 mkdir -p "$here/results"
 rc=0
+took=()
+t0=$SECONDS
 for b in fetch_scale.sh hello_bench.sh compare.sh load.sh ktls_bench.sh; do
 	[ -x "$here/$b" ] || continue
 	echo "=================== bench/$b ==================="
+	t=$SECONDS
 	"$here/$b" || { echo "bench/$b failed (exit $?)"; rc=1; }
+	took+=("$(printf '%-16s %4d s' "$b" $((SECONDS - t)))")
 done
+echo "=================== time taken ==================="
+printf '%s\n' "${took[@]}"
+printf '%-16s %4d s%s\n' total $((SECONDS - t0)) "${QUICK:+ (QUICK=1)}"
 exit $rc
