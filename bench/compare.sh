@@ -14,10 +14,13 @@
 # - All three proxy to the same tiny backend (a plain-HTTP nginx answering `return 200`,
 #   pinned beside the client so it costs the servers nothing). The load is the one the issue
 #   asks for: full handshakes with status_request, then close_notify and close, no request.
-#   kstaple and HAProxy (mode tcp) are TCP proxies: they open the backend connection after
-#   every handshake, as a proxy must for protocols where the server speaks first. nginx (HTTP:
-#   stapling exists only in its http module) opens it only when a request arrives, so on this
-#   load nginx does LESS work than the other two: the comparison leans towards nginx.
+#   nginx (HTTP: stapling exists only in its http module) opens the backend connection only
+#   when a request arrives, so on this load (no request) it opens none. kstaple runs with
+#   `backend_connect = data` (KS_BACKEND_CONNECT), what an operator sets for an HTTP backend:
+#   the backend connection opens on the client's first bytes, as nginx's does. HAProxy (mode
+#   tcp) opens one after every handshake, and so does "kstaple-eager" (2 tickets,
+#   backend_connect = handshake, kstaple's default: protocols where the server speaks first
+#   need it), reported beside them in full runs.
 # - Session tickets as each server sends them: nginx and HAProxy send two in TLS 1.3
 #   (OpenSSL's default), so "kstaple" runs with session_tickets = 2; "kstaple-t1" is kstaple's
 #   default (one ticket) and "kstaple-t0" kstaple with tickets off, reported beside it.
@@ -32,8 +35,9 @@
 #   medians with min-max, and ratios vs nginx are medians of the paired per-repetition ratios.
 #
 # Env: QUICK, REPS, HS (handshakes per closed-loop run), CONNS, OPEN_S, OPEN_REPS, SERVERS (of
-# "nginx haproxy kstaple kstaple-tN kstaple-alt"), COMBOS (of "ecdsa-1.3 ecdsa-1.2 rsa-1.3
-# rsa-1.2"), KS_TICKETS (kstaple's tickets, default 2), SRV_CPU, CLI_CPU, OUT (results dir),
+# "nginx haproxy kstaple kstaple-tN kstaple-eager kstaple-alt"), COMBOS (of "ecdsa-1.3 ecdsa-1.2 rsa-1.3
+# rsa-1.2"), KS_TICKETS (kstaple's tickets, default 2), KS_BACKEND_CONNECT (kstaple's
+# backend_connect, default data; kstaple-eager always uses handshake), SRV_CPU, CLI_CPU, OUT (results dir),
 # KSTAPLE, KS_BUILD, KSTAPLE_ALT (for kstaple-alt), KEEP=1 (keep the work directory),
 # SKIP="first open speed" (parts to leave out).
 set -euo pipefail
@@ -64,10 +68,11 @@ CONNS=${CONNS:-8}
 if [ -n "${QUICK:-}" ]; then
 	SERVERS=${SERVERS:-nginx haproxy kstaple kstaple-t0}
 else
-	SERVERS=${SERVERS:-nginx haproxy kstaple kstaple-t1 kstaple-t0}
+	SERVERS=${SERVERS:-nginx haproxy kstaple kstaple-t1 kstaple-t0 kstaple-eager}
 fi
 COMBOS=${COMBOS:-ecdsa-1.3 ecdsa-1.2 rsa-1.3 rsa-1.2}
 KS_TICKETS=${KS_TICKETS:-2}
+KS_BACKEND_CONNECT=${KS_BACKEND_CONNECT:-data}
 SRV_CPU=${SRV_CPU:-0}
 CLI_CPU=${CLI_CPU:-1}
 stamp=$(date -u +%Y%m%d-%H%M%S)
@@ -110,7 +115,7 @@ wait_listen() {
 	echo "haproxy=$(haproxy -v | sed -n '1s/HAProxy version \([^ ]*\).*/\1/p')"
 	echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "reps=$REPS hs=$HS conns=$CONNS open_s=$OPEN_S open_reps=${OPEN_REPS:-$REPS}" \
-		"warmup_s=$WARM ks_tickets=$KS_TICKETS"
+		"warmup_s=$WARM ks_tickets=$KS_TICKETS ks_backend_connect=$KS_BACKEND_CONNECT"
 	echo "quick=${QUICK:-0}"
 	echo "servers=$SERVERS"
 	echo "combos=$COMBOS"
@@ -222,7 +227,7 @@ EOF
 }
 
 write_kstaple() {
-	local s=$1 tickets=$2 d=$W/$1 k
+	local s=$1 tickets=$2 connect=$3 d=$W/$1 k
 	mkdir -p "$d"
 	{
 		cat <<EOF
@@ -243,6 +248,7 @@ listen = 127.0.0.1:${PORT[$s,$k]}
 backend = 127.0.0.1:$BPORT
 certs = $k
 session_tickets = $tickets
+backend_connect = $connect
 EOF
 		done
 	} >"$d/kstaple.conf"
@@ -257,8 +263,9 @@ for s in $SERVERS; do
 	kstaple | kstaple-t[0-8] | kstaple-alt | kstaple-t[0-8]-alt)
 		t=${s#kstaple-t}
 		[ "$t" = "$s" ] && t=$KS_TICKETS
-		write_kstaple "$s" "${t%-alt}"
+		write_kstaple "$s" "${t%-alt}" "$KS_BACKEND_CONNECT"
 		;;
+	kstaple-eager) write_kstaple "$s" 2 handshake ;;
 	*) echo "compare: unknown server $s" >&2; exit 64 ;;
 	esac
 done

@@ -25,6 +25,7 @@ def name_servers(ks_tickets):
         what = {0: "no tickets", 1: "1 ticket (default)"}.get(n, f"{n} tickets")
         NAMES[f"kstaple-t{n}"] = f"kstaple, {what}"
         NAMES[f"kstaple-t{n}-alt"] = f"kstaple B, {what}"
+        NAMES["kstaple-eager"] = "kstaple, 2 tickets, backend at handshake"
         if str(n) == ks_tickets:
             NAMES["kstaple"] = f"kstaple, {what}"
             NAMES["kstaple-alt"] = f"kstaple B, {what}"
@@ -400,7 +401,13 @@ def report(out):
         f" {m.get('hs', '?')} handshakes ({m.get('conns', '?')} connections) per server and"
         f" combination; open loop {m.get('open_reps', '?')} x {m.get('open_s', '?')} s. Cells: median [min-max], **paired"
         " ratio vs nginx** (median of the per-repetition ratios). nginx and HAProxy send two TLS"
-        " 1.3 tickets per handshake. The client offers only AES-128-GCM (TLS 1.3:"
+        " 1.3 tickets per handshake. The load sends no request: nginx opens no backend"
+        " connection, HAProxy (mode tcp) one per handshake, kstaple "
+        + ("none (`backend_connect = data`, the setting for an HTTP backend), or one per"
+           " handshake where marked \"backend at handshake\" (`backend_connect = handshake`,"
+           " the default)" if m.get("ks_backend_connect") == "data" else
+           "one per handshake (`backend_connect = handshake`)")
+        + ". The client offers only AES-128-GCM (TLS 1.3:"
         " TLS_AES_128_GCM_SHA256) and X25519 (then P-256), so every server negotiates the same.",
         "",
     ]

@@ -39,6 +39,8 @@ static const char *const log_words[] = { "error", "warning", "info", "debug", NU
 static const char *const must_staple_words[] = { "auto", "enforce", "ignore", NULL };
 /* Index = enum ks_ktls_mode (ktls.h). */
 static const char *const ktls_words[] = { "auto", "require", "off", NULL };
+/* Index = enum ks_backend_connect (config.h). */
+static const char *const backend_connect_words[] = { "handshake", "data", NULL };
 /* RFC 6960 appendix A: OCSP over HTTP. Responses are signed; https only adds failure modes. */
 static const char *const http_only[] = { "http://", NULL };
 /* The proxy schemes libcurl accepts in CURLOPT_PROXY. */
@@ -48,6 +50,8 @@ static const char *const proxy_schemes[] = { "http://",	  "https://",	"socks4://
 _Static_assert(sizeof(enum ks_log_level) == sizeof(int), "enum keys are stored as int");
 _Static_assert(sizeof(enum ks_must_staple) == sizeof(int), "enum keys are stored as int");
 _Static_assert(KS_LOG_DEBUG == 3 && KS_MUST_STAPLE_IGNORE == 2, "words[] follow the enums");
+_Static_assert(KS_BACKEND_CONNECT_HANDSHAKE == 0 && KS_BACKEND_CONNECT_DATA == 1,
+	       "backend_connect_words[] follows enum ks_backend_connect");
 _Static_assert(KS_KTLS_MODE_AUTO == 0 && KS_KTLS_MODE_REQUIRE == 1 && KS_KTLS_MODE_OFF == 2,
 	       "ktls_words[] follows enum ks_ktls_mode");
 
@@ -289,6 +293,15 @@ static const struct ks_conf_key keys[] = {
 	  .type = KS_CT_LIST,
 	  .off = LSN(alpn),
 	  .help = "ALPN protocols in preference order, e.g. h2, http/1.1 (unset: no ALPN)" },
+	{ .sec = KS_SEC_LISTENER,
+	  .name = "backend_connect",
+	  .type = KS_CT_ENUM,
+	  .off = LSN(backend_connect),
+	  .def = "handshake",
+	  .words = backend_connect_words,
+	  .help = "when the backend connection opens: handshake (right after it; needed when the "
+		  "server speaks first: SMTP, IMAP, POP3, FTP) or data (on the client's first "
+		  "bytes, as an HTTP server does; a client that sends nothing costs none)" },
 	{ .sec = KS_SEC_LISTENER,
 	  .name = "handshake_timeout",
 	  .type = KS_CT_DURATION_MS,

@@ -93,6 +93,7 @@ static void conn_close(struct ks_conn *c);
 static void c2b_step(struct ks_conn *c);
 static void b2c_step(struct ks_conn *c);
 static void hs_step(struct ks_conn *c);
+static int backend_start(struct ks_conn *c);
 
 static struct ks_conn *conn_of(struct ks_loop_op *op)
 {
@@ -280,7 +281,7 @@ static int bsend(struct ks_conn *c)
 
 static void c2b_step(struct ks_conn *c)
 {
-	int n, w;
+	int n, w, ret;
 
 	if (c->c2b_done || c->c2b_len || c->state != ST_PROXY)
 		return;
@@ -290,8 +291,12 @@ static void c2b_step(struct ks_conn *c)
 		c->c2b_len = (size_t)n;
 		c->c2b_off = 0;
 		STAT_ADD(c, bytes_in, (uint64_t)n);
-		if (bsend(c) < 0)
+		ret = c->bfd >= 0 ? bsend(c) : backend_start(c); /* backend_on_data: connect */
+		if (ret < 0) {
+			ks_warn("listener %s: cannot pass the client's bytes to the backend: %s",
+				c->p.listener, strerror(-ret));
 			conn_close(c);
+		}
 		return;
 	}
 	if (n < 0 && w > 0) {
@@ -307,6 +312,12 @@ static void c2b_step(struct ks_conn *c)
 	}
 	/* close_notify or EOF from the client: pass the half-close on to the backend. */
 	c->c2b_done = true;
+	if (c->bfd < 0) {
+		/* No backend was ever needed: answer the close_notify with ours and end. */
+		c->b2c_done = c->b2c_shutdown = true;
+		b2c_step(c);
+		return;
+	}
 	shutdown(c->bfd, SHUT_WR);
 	maybe_finish(c);
 }
@@ -497,6 +508,12 @@ static void bconn_done(struct ks_loop_op *op, int res, uint32_t flags)
 		conn_close(c);
 		return;
 	}
+	/* Connected on the client's first bytes (backend_on_data): they go first. */
+	if (c->c2b_len) {
+		if (bsend(c) < 0)
+			conn_close(c);
+		return;
+	}
 	c2b_step(c);
 }
 
@@ -512,6 +529,19 @@ static int backend_connect(struct ks_conn *c)
 	ks_loop_arm(c->p.loop, &c->ops[OP_BCONN].op, sqe, false);
 	c->state = ST_CONNECTING;
 	return 0;
+}
+
+/* The backend connect gets a deadline of its own: the handshake timeout. */
+static int backend_start(struct ks_conn *c)
+{
+	int ret = backend_connect(c);
+
+	if (ret < 0) {
+		/* EMFILE here would mean the descriptor budget was wrong: count it too. */
+		STAT_INC(c, backend_failures);
+		return ret;
+	}
+	return ks_loop_timeout(c->p.loop, &c->ops[OP_TIMER].op, c->p.handshake_timeout_ms);
 }
 
 static void set_who(struct ks_conn *c)
@@ -598,7 +628,6 @@ static bool ktls_start(struct ks_conn *c)
 		count_session(c, 0, KS_KTLS_WHY_OFF);
 		return false;
 	}
-	set_who(c);
 	/*
 	 * Fills kt whatever the outcome (counted and, per reason, logged once); -EINVAL only for
 	 * bad arguments. BOTH_OR_NONE: RX goes in only with TX, so a session left in userspace
@@ -608,6 +637,9 @@ static bool ktls_start(struct ks_conn *c)
 	if (ks_ktls_offload_flags(c->ssl, c->cfd, KS_KTLS_F_BOTH_OR_NONE, &c->kt) < 0)
 		c->kt.why = KS_KTLS_WHY_NOT_DONE;
 	count_session(c, c->kt.dirs, c->kt.why);
+	/* Only kTLS paths log the peer: userspace sessions skip a getpeername per connection. */
+	if (c->kt.dirs)
+		set_who(c);
 	if (c->kt.dirs != KS_KTLS_BOTH) {
 		c->kt_rx_raw = (c->kt.dirs & KS_KTLS_RX) && !c->kt.rx_openssl;
 		return false;
@@ -635,18 +667,24 @@ static void hs_step(struct ks_conn *c)
 		ks_tls_handshake_done(c->p.tls, c->ssl);
 		if (ktls_start(c))
 			return;
-		ret = backend_connect(c);
+		/* backend_on_data (conn.h): c2b_step connects on the first bytes. Not for splice. */
+		if (c->p.backend_on_data && c->ssl) {
+			c->state = ST_PROXY;
+			touch(c);
+			ret = ks_loop_timeout(c->p.loop, &c->ops[OP_TIMER].op,
+					      c->p.idle_timeout_ms);
+			if (ret < 0)
+				conn_close(c);
+			else
+				c2b_step(c);
+			return;
+		}
+		ret = backend_start(c);
 		if (ret < 0) {
-			/* EMFILE here would mean the descriptor budget was wrong: count it too. */
-			STAT_INC(c, backend_failures);
 			ks_warn("listener %s: cannot start a backend connection: %s", c->p.listener,
 				strerror(-ret));
 			conn_close(c);
-			return;
 		}
-		/* The backend connect gets a handshake timeout of its own. */
-		if (ks_loop_timeout(c->p.loop, &c->ops[OP_TIMER].op, c->p.handshake_timeout_ms) < 0)
-			conn_close(c);
 		return;
 	}
 	w = ssl_want(c, r, "TLS handshake failed");

@@ -203,6 +203,7 @@ static void new_conn(struct wlistener *wl, int fd)
 		.listener = lr->name,
 		.handshake_timeout_ms = lc->handshake_timeout_ms,
 		.idle_timeout_ms = lc->idle_timeout_ms,
+		.backend_on_data = lc->backend_connect == KS_BACKEND_CONNECT_DATA,
 		.set = &w->conns,
 		.stats = &lr->stats,
 		.closed = conn_closed,

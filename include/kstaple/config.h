@@ -39,6 +39,12 @@ struct ks_cert_conf {
 	int line; /* line of the section header, for messages */
 };
 
+/* [listener] backend_connect: when the backend connection opens. */
+enum ks_backend_connect {
+	KS_BACKEND_CONNECT_HANDSHAKE, /* right after the TLS handshake (server-speaks-first) */
+	KS_BACKEND_CONNECT_DATA,      /* on the client's first bytes, as HTTP servers do */
+};
+
 /* One [listener:NAME]: a TLS endpoint of `kstaple serve` proxying to one backend. */
 struct ks_listener_conf {
 	char *name;
@@ -52,6 +58,7 @@ struct ks_listener_conf {
 	int ktls;		 /* enum ks_ktls_mode (ktls.h): auto, require, off */
 	char *handoff;		 /* unix socket sessions are handed to; NULL: proxy to backend */
 	int64_t session_tickets; /* TLS 1.3 tickets per full handshake, 0: no tickets at all */
+	int backend_connect;	 /* enum ks_backend_connect */
 	int line;
 };
 

@@ -62,6 +62,12 @@ struct ks_conn_params {
 	const char *listener;	  /* [listener:NAME] for logs; must outlive the connection */
 	int64_t handshake_timeout_ms;
 	int64_t idle_timeout_ms;
+	/*
+	 * false: connect the backend right after the handshake (protocols where the server
+	 * speaks first need it); true: on the client's first bytes, as an HTTP server does,
+	 * and a client that sends none costs no backend connection.
+	 */
+	bool backend_on_data;
 	struct ks_conn_set *set;
 	struct ks_conn_stats *stats;
 	/* Called once when the connection is gone (after its fds are closed). */
