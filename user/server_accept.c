@@ -142,6 +142,12 @@ void ks_srv_accept_update(struct wlistener *wl)
 	if (w->draining || wl->fd < 0)
 		return;
 	if (ks_loop_op_busy(&wl->accept_op)) {
+		/*
+		 * A multishot accept armed while clients still queued drains them itself: the
+		 * episode may end once it has (arm_for_budget only sees the queue when it arms).
+		 */
+		if (wl->blocked && queue_empty(wl->fd))
+			ks_fd_budget_unblock(b, &wl->blocked);
 		/* A multishot accept could hand over a whole backlog: end it short of the budget. */
 		if (wl->multi &&
 		    (listener_full(lr) ||
