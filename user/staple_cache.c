@@ -580,6 +580,8 @@ static int verify(struct ks_cache *cache, const struct ks_cache_entry *entry, co
 	struct ks_verify_params p = {
 		.leaf = entry->cert->leaf,
 		.issuer = entry->cert->issuer,
+		.leaf_issuer_name = entry->cert->leaf_issuer_name,
+		.leaf_serial = entry->cert->serial,
 		.now = now,
 		.skew = cache->skew,
 		.certs = cache->certs,
