@@ -364,3 +364,56 @@ Test(cert_der, signature_algorithms_map_exactly)
 	cr_assert_eq(ks_der_sig_alg(ed25519, sizeof(ed25519)), KS_SIG_ED25519);
 	cr_assert_eq(ks_der_sig_alg(ecdsa256, sizeof(ecdsa256) - 1), KS_SIG_UNKNOWN);
 }
+
+/* The ecdsa fixture leaf, re-signed by the intermediate with md, in a chain file at path. */
+static void write_resigned(const char *path, const EVP_MD *md)
+{
+	X509 *leaf = ks_test_x509("pki/leaf/ecdsa/cert.pem");
+	FILE *kf = fopen(ks_test_fixture("pki/ca/intermediate/ca.key"), "r");
+	EVP_PKEY *key = kf ? PEM_read_PrivateKey(kf, NULL, NULL, NULL) : NULL;
+	unsigned char *der = NULL;
+	int len;
+
+	cr_assert_not_null(leaf);
+	cr_assert_not_null(key);
+	cr_assert_gt(X509_sign(leaf, key, md), 0);
+	len = i2d_X509(leaf, &der);
+	cr_assert_gt(len, 0);
+	write_chain(path, der, (size_t)len);
+	OPENSSL_free(der);
+	EVP_PKEY_free(key);
+	fclose(kf);
+	X509_free(leaf);
+}
+
+/* Handled algorithms take the light path; others fall back to OpenSSL, with the same result. */
+Test(cert_der, unhandled_signature_algorithm_falls_back_to_openssl)
+{
+	static const struct {
+		const char *md;
+		bool light;
+	} cases[] = {
+		{ "SHA384", true }, { "SHA512", true }, { "SHA1", false }, { "SHA224", false }
+	};
+	char dir[256], path[300];
+
+	cr_assert_eq(ks_test_tmpdir(dir, sizeof(dir)), 0);
+	snprintf(path, sizeof(path), "%s/chain.pem", dir);
+	for (size_t i = 0; i < KS_ARRAY_SIZE(cases); i++) {
+		EVP_MD *md = EVP_MD_fetch(NULL, cases[i].md, NULL);
+		struct ks_cert *full, *light;
+
+		cr_assert_not_null(md);
+		write_resigned(path, md);
+		full = load("resigned", false, path);
+		light = load("resigned", true, path);
+		cr_assert_eq(light->leaf == NULL, cases[i].light, "%s: light path %s", cases[i].md,
+			     light->leaf ? "not taken" : "taken");
+		cr_assert_str_eq(full->certid_hex, light->certid_hex);
+		cr_assert_str_eq(full->subject, light->subject);
+		ks_cert_free(full);
+		ks_cert_free(light);
+		EVP_MD_free(md);
+	}
+	ks_test_rmdir(dir);
+}
