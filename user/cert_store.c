@@ -18,6 +18,7 @@
 
 #include "kstaple/cert_pool.h"
 #include "kstaple/cert_store.h"
+#include "cert_internal.h"
 #include "kstaple/clock.h"
 #include "kstaple/config.h"
 #include "kstaple/cursor.h"
@@ -81,7 +82,7 @@ static int next_pem_cert(BIO *bio, unsigned char **der, long *len)
 }
 
 /* The first certificate of a PEM file: 0, -errno from open, -EBADMSG, -ENOMEM. */
-static int read_cert_file(const char *path, struct ks_cert_pool *pool, X509 **out)
+int ks_cert_read_file(const char *path, struct ks_cert_pool *pool, X509 **out)
 {
 	unsigned char *der = NULL;
 	BIO *bio = NULL;
@@ -106,7 +107,7 @@ static int read_cert_file(const char *path, struct ks_cert_pool *pool, X509 **ou
 X509 *ks_x509_load(const char *path)
 {
 	X509 *x;
-	int ret = read_cert_file(path, NULL, &x);
+	int ret = ks_cert_read_file(path, NULL, &x);
 
 	if (ret < 0)
 		errno = -ret;
@@ -141,22 +142,23 @@ static int load_intermediates(const struct ks_cert_spec *spec, struct ks_cert *c
 	return ret;
 }
 
-/* The chain file: leaf first, then intermediates (RFC 8446 §4.4.2 order). */
-static int load_chain(const struct ks_cert_spec *spec, struct ks_cert *c)
+/*
+ * The chain file: leaf first, then intermediates (RFC 8446 §4.4.2 order). The leaf's DER is
+ * returned (OPENSSL_free() it) rather than parsed: the light path reads it itself.
+ */
+static int load_chain(const struct ks_cert_spec *spec, struct ks_cert *c, unsigned char **leaf,
+		      long *leaf_len)
 {
-	unsigned char *der = NULL;
 	BIO *bio = NULL;
-	long len = 0;
 	int ret;
 
+	*leaf = NULL;
 	ret = open_pem(spec->chain_path, &bio);
 	if (ret < 0)
 		return log_open_error(spec, "certificate chain", spec->chain_path, ret);
-	/* Leaves are unique: parsed directly, never pooled. */
-	if (next_pem_cert(bio, &der, &len) > 0)
-		c->leaf = ks_cert_pool_get(NULL, der, (size_t)len);
-	OPENSSL_free(der);
-	if (!c->leaf) {
+	if (next_pem_cert(bio, leaf, leaf_len) <= 0) {
+		OPENSSL_free(*leaf);
+		*leaf = NULL;
 		ks_log_cert(KS_LOG_ERR, spec->name, "no certificate in %s (expected PEM)",
 			    spec->chain_path);
 		ret = -EBADMSG;
@@ -176,6 +178,23 @@ out:
 	ERR_clear_error();
 	BIO_free(bio);
 	return ret;
+}
+
+/* Leaves are unique: parsed directly, never pooled. */
+static int parse_leaf(const struct ks_cert_spec *spec, struct ks_cert *c, const uint8_t *der,
+		      size_t len)
+{
+	c->leaf = ks_cert_pool_get(NULL, der, len);
+	ERR_clear_error();
+	if (c->leaf)
+		return 0;
+	if (errno == ENOMEM) {
+		ks_log_cert(KS_LOG_ERR, spec->name, "out of memory reading %s", spec->chain_path);
+		return -ENOMEM;
+	}
+	ks_log_cert(KS_LOG_ERR, spec->name, "no certificate in %s (expected PEM)",
+		    spec->chain_path);
+	return -EBADMSG;
 }
 
 /*
@@ -274,7 +293,7 @@ static int find_issuer(const struct ks_cert_spec *spec, struct ks_cert *c)
 
 	if (spec->issuer_path) {
 		/* Usually one issuer file for many certificates: parsed once through the pool. */
-		ret = read_cert_file(spec->issuer_path, spec->pool, &x);
+		ret = ks_cert_read_file(spec->issuer_path, spec->pool, &x);
 		if (ret == -EBADMSG) {
 			ks_log_cert(KS_LOG_ERR, spec->name, "no certificate in issuer file %s",
 				    spec->issuer_path);
@@ -327,16 +346,10 @@ int ks_asn1_time_to_unix(const ASN1_TIME *t, int64_t *out)
 }
 
 /* RFC 5280 §4.1.2.5: the validity period includes both notBefore and notAfter. */
-static int check_validity(const struct ks_cert_spec *spec, struct ks_cert *c, int64_t now)
+int ks_cert_check_validity(const struct ks_cert_spec *spec, const struct ks_cert *c, int64_t now)
 {
 	char when[48];
 
-	if (ks_asn1_time_to_unix(X509_get0_notBefore(c->leaf), &c->not_before) < 0 ||
-	    ks_asn1_time_to_unix(X509_get0_notAfter(c->leaf), &c->not_after) < 0) {
-		ks_log_cert(KS_LOG_ERR, spec->name, "malformed validity dates in %s",
-			    spec->chain_path);
-		return -EBADMSG;
-	}
 	if (spec->allow_expired)
 		return 0;
 	if (now > c->not_after) {
@@ -352,18 +365,28 @@ static int check_validity(const struct ks_cert_spec *spec, struct ks_cert *c, in
 	return 0;
 }
 
-/* RFC 5280 §4.2.2.1: AuthorityInfoAccess, accessMethod id-ad-ocsp, uniformResourceIdentifier. */
-static int load_ocsp_urls(const struct ks_cert_spec *spec, struct ks_cert *c)
+static int check_validity(const struct ks_cert_spec *spec, struct ks_cert *c, int64_t now)
 {
-	STACK_OF(OPENSSL_STRING) *urls = X509_get1_ocsp(c->leaf);
-	int n = urls ? sk_OPENSSL_STRING_num(urls) : 0;
+	if (ks_asn1_time_to_unix(X509_get0_notBefore(c->leaf), &c->not_before) < 0 ||
+	    ks_asn1_time_to_unix(X509_get0_notAfter(c->leaf), &c->not_after) < 0) {
+		ks_log_cert(KS_LOG_ERR, spec->name, "malformed validity dates in %s",
+			    spec->chain_path);
+		return -EBADMSG;
+	}
+	return ks_cert_check_validity(spec, c, now);
+}
+
+/* Copy the OCSP URLs and choose the responder: the override, else the first URL. */
+int ks_cert_set_urls(const struct ks_cert_spec *spec, struct ks_cert *c,
+		     const struct ks_der_span *urls, size_t n)
+{
 	int ret = 0;
 
 	if (n > 0) {
-		c->ocsp_urls = calloc((size_t)n, sizeof(*c->ocsp_urls));
+		c->ocsp_urls = calloc(n, sizeof(*c->ocsp_urls));
 		ENSURE_OUT(c->ocsp_urls, -ENOMEM);
-		for (int i = 0; i < n; i++) {
-			c->ocsp_urls[i] = strdup(sk_OPENSSL_STRING_value(urls, i));
+		for (size_t i = 0; i < n; i++) {
+			c->ocsp_urls[i] = strndup((const char *)urls[i].p, urls[i].len);
 			ENSURE_OUT(c->ocsp_urls[i], -ENOMEM);
 			c->n_ocsp_urls++;
 		}
@@ -377,6 +400,33 @@ out:
 	if (ret < 0)
 		ks_log_cert(KS_LOG_ERR, spec->name, "out of memory copying the OCSP URLs of %s",
 			    spec->chain_path);
+	return ret;
+}
+
+/* RFC 5280 §4.2.2.1: AuthorityInfoAccess, accessMethod id-ad-ocsp, uniformResourceIdentifier. */
+static int load_ocsp_urls(const struct ks_cert_spec *spec, struct ks_cert *c)
+{
+	STACK_OF(OPENSSL_STRING) *urls = X509_get1_ocsp(c->leaf);
+	int n = urls ? sk_OPENSSL_STRING_num(urls) : 0;
+	struct ks_der_span *spans = NULL;
+	int ret;
+
+	if (n > 0) {
+		spans = calloc((size_t)n, sizeof(*spans));
+		if (!spans) {
+			ks_log_cert(KS_LOG_ERR, spec->name,
+				    "out of memory copying the OCSP URLs of %s", spec->chain_path);
+			X509_email_free(urls);
+			return -ENOMEM;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		const char *u = sk_OPENSSL_STRING_value(urls, i);
+
+		spans[i] = (struct ks_der_span){ (const uint8_t *)u, strlen(u) };
+	}
+	ret = ks_cert_set_urls(spec, c, spans, (size_t)n);
+	free(spans);
 	X509_email_free(urls);
 	return ret;
 }
@@ -434,14 +484,14 @@ out:
 }
 
 /* RFC 6960 §4.1.1 CertID with SHA-1 (RFC 5019 §2.1.1), and its SHA-256 as a stable name. */
-static int compute_certid(const struct ks_cert_spec *spec, struct ks_cert *c)
+int ks_cert_set_certid(const struct ks_cert_spec *spec, struct ks_cert *c, OCSP_CERTID *id)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char *der = NULL;
 	unsigned int mdlen = 0;
 	int len, ret = 0;
 
-	c->certid = OCSP_cert_to_id(EVP_sha1(), c->leaf, c->issuer);
+	c->certid = id;
 	ENSURE_OUT(c->certid, -ENOMEM);
 	len = i2d_OCSP_CERTID(c->certid, &der);
 	ENSURE_OUT(len > 0, -ENOMEM);
@@ -465,10 +515,10 @@ out:
  * serials at 20 octets but asks users to handle longer ones gracefully: they are truncated here
  * (the name is only for logs; certid_hash is the identity).
  */
-static void format_serial(const struct ks_cert_spec *spec, struct ks_cert *c)
+static void format_serial(const struct ks_cert_spec *spec, struct ks_cert *c,
+			  const ASN1_INTEGER *serial)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	const ASN1_INTEGER *serial = X509_get0_serialNumber(c->leaf);
 	const unsigned char *p = ASN1_STRING_get0_data(serial);
 	size_t n = (size_t)ASN1_STRING_length(serial), o = 0;
 
@@ -490,25 +540,22 @@ static void format_serial(const struct ks_cert_spec *spec, struct ks_cert *c)
 	c->serial_hex[o] = '\0';
 }
 
-static int describe(const struct ks_cert_spec *spec, struct ks_cert *c)
+/* The one-line subject (RFC 2253 form) and the serial, for logs. */
+int ks_cert_describe(const struct ks_cert_spec *spec, struct ks_cert *c, const X509_NAME *subject,
+		     const ASN1_INTEGER *serial)
 {
 	BIO *mem = BIO_new(BIO_s_mem());
-	EVP_PKEY *pk;
 	char *p = NULL;
 	long n;
 	int ret = 0;
 
 	ENSURE_OUT(mem, -ENOMEM);
-	ENSURE_OUT(X509_NAME_print_ex(mem, X509_get_subject_name(c->leaf), 0, XN_FLAG_RFC2253) >= 0,
-		   -EBADMSG);
+	ENSURE_OUT(X509_NAME_print_ex(mem, subject, 0, XN_FLAG_RFC2253) >= 0, -EBADMSG);
 	n = BIO_get_mem_data(mem, &p);
 	ENSURE_OUT(n >= 0, -ENOMEM);
 	c->subject = strndup(n ? p : "", (size_t)n);
 	ENSURE_OUT(c->subject, -ENOMEM);
-	format_serial(spec, c);
-	/* NULL when OpenSSL cannot decode the key type; such a leaf is simply not ECDSA. */
-	pk = X509_get0_pubkey(c->leaf);
-	c->is_ecdsa = pk && EVP_PKEY_get_base_id(pk) == EVP_PKEY_EC;
+	format_serial(spec, c, serial);
 out:
 	BIO_free(mem);
 	if (ret < 0)
@@ -516,9 +563,23 @@ out:
 	return ret;
 }
 
+static int describe(const struct ks_cert_spec *spec, struct ks_cert *c)
+{
+	EVP_PKEY *pk;
+
+	TRY(ks_cert_describe(spec, c, X509_get_subject_name(c->leaf),
+			     X509_get0_serialNumber(c->leaf)));
+	/* NULL when OpenSSL cannot decode the key type; such a leaf is simply not ECDSA. */
+	pk = X509_get0_pubkey(c->leaf);
+	c->is_ecdsa = pk && EVP_PKEY_get_base_id(pk) == EVP_PKEY_EC;
+	return 0;
+}
+
 int ks_cert_load(const struct ks_cert_spec *spec, int64_t now, struct ks_cert **out)
 {
+	unsigned char *der = NULL;
 	struct ks_cert *c;
+	long len = 0;
 	int ret = 0;
 
 	*out = NULL;
@@ -534,19 +595,31 @@ int ks_cert_load(const struct ks_cert_spec *spec, int64_t now, struct ks_cert **
 	}
 
 	/* Cheap, local checks first; each step logs its own error, once, naming the file. */
-	TRY_OUT(load_chain(spec, c));
+	TRY_OUT(load_chain(spec, c, &der, &len));
+	if (spec->light && !spec->key_path) {
+		ret = ks_cert_load_light(spec, c, der, (size_t)len, now);
+		if (ret <= 0)
+			goto out;
+		ks_log_cert(KS_LOG_DEBUG, spec->name,
+			    "certificate in %s read with OpenSSL (not the light path)",
+			    spec->chain_path);
+	}
+	TRY_OUT(parse_leaf(spec, c, der, (size_t)len));
 	if (spec->key_path)
 		TRY_OUT(load_key(spec, c));
 	TRY_OUT(find_issuer(spec, c));
 	TRY_OUT(check_validity(spec, c, now));
 	TRY_OUT(load_ocsp_urls(spec, c));
 	TRY_OUT(load_must_staple(spec, c));
-	TRY_OUT(compute_certid(spec, c));
+	TRY_OUT(ks_cert_set_certid(spec, c, OCSP_cert_to_id(EVP_sha1(), c->leaf, c->issuer)));
 	TRY_OUT(describe(spec, c));
-	*out = c;
-	c = NULL;
 	ret = 0;
 out:
+	OPENSSL_free(der);
+	if (ret == 0) {
+		*out = c;
+		c = NULL;
+	}
 	ks_cert_free(c);
 	return ret;
 }
@@ -566,6 +639,8 @@ void ks_cert_free(struct ks_cert *cert)
 	free(cert->ocsp_urls);
 	free(cert->responder);
 	OCSP_CERTID_free(cert->certid);
+	ASN1_INTEGER_free(cert->serial);
+	X509_NAME_free(cert->leaf_issuer_name);
 	free(cert->subject);
 	free(cert);
 }
@@ -582,6 +657,8 @@ int ks_cert_load_conf_pooled(const struct ks_config *cfg, const struct ks_cert_c
 		.responder = cc->responder,
 		.allow_insecure_key = cfg->allow_insecure_key_permissions,
 		.pool = pool,
+		/* Without a key only OCSP needs the leaf: no X509 for it (cert_der.h). */
+		.light = !with_key,
 	};
 
 	return ks_cert_load(&spec, now, out);

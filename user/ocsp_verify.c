@@ -200,7 +200,10 @@ static int check_certid(OCSP_SINGLERESP *sr, const struct ks_verify_params *p,
 			      "the CertID uses hash algorithm %s, which cannot be computed here",
 			      algname);
 	}
-	ours = OCSP_cert_to_id(md, p->leaf, p->issuer);
+	/* OCSP_cert_to_id() is this with the leaf's issuer Name and serial taken from the leaf. */
+	ours = p->leaf ? OCSP_cert_to_id(md, p->leaf, p->issuer)
+		       : OCSP_cert_id_new(md, p->leaf_issuer_name,
+					  X509_get0_pubkey_bitstr(p->issuer), p->leaf_serial);
 	if (!ours)
 		return -ENOMEM;
 	cmp = OCSP_id_cmp(ours, cid);
@@ -208,7 +211,8 @@ static int check_certid(OCSP_SINGLERESP *sr, const struct ks_verify_params *p,
 	if (cmp == 0)
 		return CONTINUE;
 	ks_ocsp_serial_hex(serial, theirs_hex, sizeof(theirs_hex));
-	ks_ocsp_serial_hex(X509_get0_serialNumber(p->leaf), ours_hex, sizeof(ours_hex));
+	ks_ocsp_serial_hex(p->leaf ? X509_get0_serialNumber(p->leaf) : p->leaf_serial, ours_hex,
+			   sizeof(ours_hex));
 	return decide(res, KS_V_CERTID_MISMATCH,
 		      strcmp(theirs_hex, ours_hex) ? "the response is for serial %s, not ours (%s)"
 						   : "the response is for serial %s from another "
@@ -300,7 +304,9 @@ int ks_ocsp_verify(const uint8_t *der, size_t len, const struct ks_verify_params
 	char oid[80];
 	int r;
 
-	ENSURE(res && p && p->leaf && p->issuer && p->skew >= 0 && (der || !len), -EINVAL);
+	ENSURE(res && p && (p->leaf || (p->leaf_issuer_name && p->leaf_serial)) && p->issuer &&
+		       p->skew >= 0 && (der || !len),
+	       -EINVAL);
 	*res = (struct ks_ocsp_result){ .verdict = KS_V_MALFORMED,
 					.response_status = -1,
 					.revocation_reason = -1 };

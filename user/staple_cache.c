@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kstaple/dir_sync.h"
 #include "kstaple/log.h"
 #include "kstaple/staple_cache.h"
 
@@ -39,6 +40,8 @@ struct ks_cache {
 	/* Certificates embedded in responses, parsed once for all entries (ocsp_certcache.h). */
 	struct ks_ocsp_certcache *certs;
 	size_t by_certid_cap; /* a power of two, at least twice n_entries */
+	/* Concurrent writers share the directory fsync after their renames (dir_sync.h). */
+	struct ks_dir_sync dsync;
 };
 
 #define STAT_INC(field) atomic_fetch_add_explicit(&(field), 1, memory_order_relaxed)
@@ -236,6 +239,7 @@ struct ks_cache *ks_cache_new(const char *state_dir, const struct ks_clock *clk,
 	cache = calloc(1, sizeof(*cache));
 	if (!cache)
 		return NULL;
+	ks_dir_sync_init(&cache->dsync);
 	cache->state_dir = strdup(state_dir);
 	cache->certs = ks_ocsp_certcache_new(0);
 	if (!cache->state_dir || !cache->certs)
@@ -256,6 +260,7 @@ struct ks_cache *ks_cache_new(const char *state_dir, const struct ks_clock *clk,
 	return cache;
 fail:
 	ret = errno;
+	ks_dir_sync_destroy(&cache->dsync);
 	ks_ocsp_certcache_free(cache->certs);
 	free(cache->state_dir);
 	free(cache);
@@ -275,6 +280,7 @@ void ks_cache_free(struct ks_cache *cache)
 	free(cache->entries);
 	free(cache->by_certid);
 	ks_ocsp_certcache_free(cache->certs);
+	ks_dir_sync_destroy(&cache->dsync);
 	free(cache->state_dir);
 	free(cache);
 }
@@ -389,20 +395,6 @@ static int write_temp(const char *tmp, const uint8_t *der, size_t len, const cha
 	return ret;
 }
 
-/* Make the rename itself durable: without this a crash may bring back the old name. */
-static int sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 /*
  * state_dir trouble (full, read-only, gone) hits every certificate: the details of each failed
  * write go to the error log only while state_dir is believed writable, and note_persist() says
@@ -463,7 +455,7 @@ static int persist(struct ks_cache *cache, struct ks_cache_entry *entry, const u
 			    strerror(-ret));
 		goto fail;
 	}
-	ret = sync_dir(cache->state_dir);
+	ret = ks_dir_sync(&cache->dsync, cache->state_dir);
 	if (ret < 0) {
 		/* The file is in place but may not survive a crash: report it, nothing to undo. */
 		ks_log_cert(persist_level(cache), name,
@@ -580,6 +572,8 @@ static int verify(struct ks_cache *cache, const struct ks_cache_entry *entry, co
 	struct ks_verify_params p = {
 		.leaf = entry->cert->leaf,
 		.issuer = entry->cert->issuer,
+		.leaf_issuer_name = entry->cert->leaf_issuer_name,
+		.leaf_serial = entry->cert->serial,
 		.now = now,
 		.skew = cache->skew,
 		.certs = cache->certs,

@@ -3,8 +3,9 @@
  * cert_loader: load the configured certificates on a few threads, hand them out in order.
  *
  * Loading a certificate is CPU work (PEM and X.509 decoding, the issuer-signature check: about
- * 0.4 ms with OpenSSL 3.0, more with a private key), so 10,000 of them took seconds on the one
- * thread that also runs the event loop. The loader spreads them over the CPUs while the caller
+ * 0.4 ms with OpenSSL 3.0, more with a private key; less without a key, where cert_der.c reads
+ * the leaf and the signature check is most of what is left), so 10,000 of them took seconds on
+ * the one thread that also runs the event loop. The loader spreads them over the CPUs while the caller
  * keeps its loop turning, and shares parsed intermediates between them (cert_pool.h).
  *
  * ks_cert_loader_next() returns the certificates in the order of confs[]. Everything except the

@@ -35,12 +35,19 @@ struct ks_cert_spec {
 	bool allow_insecure_key;
 	/* Optional: share intermediates and issuer files parsed for other certificates. */
 	struct ks_cert_pool *pool;
+	/*
+	 * OCSP only (fetch): read the leaf's DER directly instead of building an X509 for it
+	 * (cert_der.h), so cert->leaf is NULL and cert->serial/leaf_issuer_name are set. Ignored
+	 * with a key_path (the key must be matched against the leaf). Falls back to OpenSSL for
+	 * anything unusual; the result is otherwise the same.
+	 */
+	bool light;
 };
 
 struct ks_cert {
 	char *name;
 	char *chain_path;
-	X509 *leaf;
+	X509 *leaf; /* NULL when loaded light (spec->light): then use serial, leaf_issuer_name */
 	STACK_OF(X509) * chain; /* intermediates, in order, without the leaf */
 	X509 *issuer;		/* the leaf's issuer (a reference; may also be in chain) */
 	EVP_PKEY *key;		/* NULL when the spec had no key_path */
@@ -55,6 +62,9 @@ struct ks_cert {
 	char *subject;		     /* one-line subject, for logs */
 	int64_t not_before, not_after;
 	bool is_ecdsa; /* key type of the leaf: EC (true) or RSA (false) */
+	/* Set only when leaf is NULL: what OCSP needs of it (the CertID's inputs). */
+	ASN1_INTEGER *serial;
+	X509_NAME *leaf_issuer_name;
 };
 
 /*

@@ -57,6 +57,12 @@ struct ks_ocsp_result {
 struct ks_verify_params {
 	X509 *leaf;   /* the certificate the response must be about */
 	X509 *issuer; /* its issuer: signs the response or the delegate */
+	/*
+	 * When leaf is NULL (a certificate loaded without an X509 for its leaf, cert_store.h
+	 * spec->light): the leaf's issuer Name and serialNumber, from which the CertID is built.
+	 */
+	const X509_NAME *leaf_issuer_name;
+	const ASN1_INTEGER *leaf_serial;
 	int64_t now;  /* Unix seconds */
 	int64_t skew; /* allowance for clock differences, seconds (KS_OCSP_DEFAULT_SKEW) */
 	/*

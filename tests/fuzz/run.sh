@@ -42,6 +42,17 @@ seed_ocsp_verify() {
 	cp "$KS_FIXTURES"/ocsp/*.der "$1/"
 }
 
+seed_cert_der() {
+	# Leaf certificates as DER: today's fixture leaves (every kind mkpki.sh makes) and the
+	# responder certificates. The committed seeds (tests/fuzz/corpus/cert_der/) are copies.
+	local d=$1 f n
+	for f in "$KS_FIXTURES"/pki/leaf/*/cert.pem "$KS_FIXTURES"/pki/responder/*.crt; do
+		[ -f "$f" ] || continue
+		n=$(basename "$(dirname "$f")")-$(basename "$f" | tr . _)
+		openssl x509 -in "$f" -outform DER -out "$d/$n.der" 2>/dev/null || true
+	done
+}
+
 seed_tlsfeature() {
 	# RFC 7633 Features ::= SEQUENCE OF INTEGER, as DER. The committed seeds
 	# (tests/fuzz/corpus/tlsfeature/) were written by this function; keep the two in step.
