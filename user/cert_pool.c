@@ -31,18 +31,6 @@ struct ks_cert_pool {
 	struct pool_entry *buckets[POOL_BUCKETS];
 };
 
-/* FNV-1a: not a security boundary (keys are compared byte for byte), only a spread. */
-static uint64_t fnv1a(const uint8_t *p, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
 struct ks_cert_pool *ks_cert_pool_new(void)
 {
 	struct ks_cert_pool *pool = calloc(1, sizeof(*pool));
@@ -112,7 +100,7 @@ X509 *ks_cert_pool_get(struct ks_cert_pool *pool, const uint8_t *der, size_t len
 
 	if (!pool)
 		return parse(der, len);
-	h = fnv1a(der, len);
+	h = ks_fnv1a(der, len);
 	pthread_mutex_lock(&pool->lock);
 	e = lookup(pool, h, der, len);
 	if (e) {

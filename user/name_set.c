@@ -5,18 +5,6 @@
 
 #include "name_set.h"
 
-/* FNV-1a: names come from the file, but a collision costs only a comparison. */
-static size_t name_hash(const char *s, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= (uint8_t)s[i];
-		h *= 0x100000001b3ULL;
-	}
-	return (size_t)h;
-}
-
 /* Index of the item called name[0..len), or -1. */
 long ks_nset_find(const struct ks_name_set *ns, const char *name, size_t len, ks_name_at_fn at,
 		  const void *ctx)
@@ -26,7 +14,7 @@ long ks_nset_find(const struct ks_name_set *ns, const char *name, size_t len, ks
 
 	if (!ns->cap)
 		return -1;
-	for (i = name_hash(name, len) & mask; (k = ns->slot[i]) != 0; i = (i + 1) & mask) {
+	for (i = (size_t)ks_fnv1a(name, len) & mask; (k = ns->slot[i]) != 0; i = (i + 1) & mask) {
 		other = at(ctx, k - 1);
 		if (strlen(other) == len && !memcmp(other, name, len))
 			return (long)(k - 1);
@@ -38,7 +26,7 @@ static void nset_put(struct ks_name_set *ns, size_t item, const char *name)
 {
 	size_t mask = ns->cap - 1, i;
 
-	for (i = name_hash(name, strlen(name)) & mask; ns->slot[i]; i = (i + 1) & mask)
+	for (i = (size_t)ks_fnv1a(name, strlen(name)) & mask; ns->slot[i]; i = (i + 1) & mask)
 		;
 	ns->slot[i] = item + 1;
 }

@@ -32,18 +32,6 @@ struct ks_ocsp_certcache {
 	struct cc_entry e[];
 };
 
-/* FNV-1a: not a security boundary (keys are compared byte for byte), only a filter. */
-static uint64_t fnv1a(const uint8_t *p, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
 struct ks_ocsp_certcache *ks_ocsp_certcache_new(size_t max_entries)
 {
 	struct ks_ocsp_certcache *cc;
@@ -163,7 +151,7 @@ X509 *ks_ocsp_certcache_get(struct ks_ocsp_certcache *cc, const uint8_t *der, si
 
 	if (!cc)
 		return parse(der, len);
-	h = fnv1a(der, len);
+	h = ks_fnv1a(der, len);
 	pthread_mutex_lock(&cc->lock);
 	e = find(cc, h, der, len);
 	if (e) {

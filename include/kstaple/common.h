@@ -60,6 +60,22 @@
 		}                    \
 	} while (0)
 
+/*
+ * FNV-1a, 64 bits: a spread for hash tables whose keys are compared byte for byte afterwards
+ * (never a security boundary: a collision costs a comparison).
+ */
+static inline uint64_t ks_fnv1a(const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
 /* Exit codes of the command-line tool (see kstaple(8)). */
 enum ks_exit {
 	KS_EXIT_OK = 0,
