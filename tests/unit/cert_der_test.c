@@ -14,6 +14,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "helpers/log_capture.h"
 #include "helpers/fixtures.h"
 #include "kstaple/cert_der.h"
 #include "kstaple/cert_store.h"
@@ -22,33 +23,18 @@
 
 static const char *const leaves[] = { "ecdsa", "rsa", "noaia", "muststaple", "revoked", "expired" };
 
-static char *log_buf;
-static size_t log_len;
-static FILE *log_f;
-
 static void setup(void)
 {
 	cr_assert(ks_test_fixtures_dir(), "KS_FIXTURES is not set");
-	log_f = open_memstream(&log_buf, &log_len);
-	cr_assert(log_f);
-	ks_log_set_timestamps(0);
-	ks_log_set_stream(log_f);
+	ks_test_log_start();
 }
 
 static void teardown(void)
 {
-	ks_log_set_stream(NULL);
-	fclose(log_f);
-	free(log_buf);
+	ks_test_log_stop();
 }
 
 TestSuite(cert_der, .init = setup, .fini = teardown);
-
-static const char *logged(void)
-{
-	fflush(log_f);
-	return log_buf ? log_buf : "";
-}
 
 /* The DER of a fixture leaf (OPENSSL_free() it). */
 static unsigned char *leaf_der(const char *name, int *len)
@@ -74,7 +60,7 @@ static struct ks_cert *load(const char *name, bool light, const char *chain)
 	struct ks_cert *c = NULL;
 	int ret = ks_cert_load(&spec, time(NULL), &c);
 
-	cr_assert_eq(ret, 0, "%s (light %d): %d, log: %s", name, light, ret, logged());
+	cr_assert_eq(ret, 0, "%s (light %d): %d, log: %s", name, light, ret, ks_test_logged());
 	return c;
 }
 
@@ -145,7 +131,7 @@ Test(cert_der, light_load_equals_openssl_load_for_every_fixture_leaf)
 		light = load(leaves[i], true, path);
 		cr_assert_not_null(full->leaf);
 		cr_assert_null(light->leaf, "%s: the light path was not taken: %s", leaves[i],
-			       logged());
+			       ks_test_logged());
 		cr_assert_not_null(light->serial);
 		cr_assert_not_null(light->leaf_issuer_name);
 		cr_assert_eq(X509_cmp(full->issuer, light->issuer), 0);
@@ -319,9 +305,9 @@ static void expect_load_fail(const char *path, bool light, int want)
 	struct ks_cert *c = (struct ks_cert *)1;
 	int ret = ks_cert_load(&spec, time(NULL), &c);
 
-	cr_assert_eq(ret, want, "light %d: %d, log: %s", light, ret, logged());
+	cr_assert_eq(ret, want, "light %d: %d, log: %s", light, ret, ks_test_logged());
 	cr_assert_null(c);
-	cr_assert(strstr(logged(), path), "the error names the file: %s", logged());
+	cr_assert(strstr(ks_test_logged(), path), "the error names the file: %s", ks_test_logged());
 }
 
 Test(cert_der, damaged_leaf_is_refused_naming_the_file)

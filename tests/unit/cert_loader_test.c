@@ -8,6 +8,7 @@
 
 #include <criterion/criterion.h>
 
+#include "helpers/log_capture.h"
 #include "helpers/fixtures.h"
 #include "kstaple/cert_loader.h"
 #include "kstaple/log.h"
@@ -16,9 +17,6 @@
 
 static struct ks_config *cfg;
 static const struct ks_cert_conf *confs[N_CERTS];
-static FILE *log_f;
-static char *log_buf;
-static size_t log_len;
 
 static const char *leaf_of(int i)
 {
@@ -57,16 +55,12 @@ static void setup(void)
 	cr_assert_eq(cfg->n_certs, N_CERTS);
 	for (int i = 0; i < N_CERTS; i++)
 		confs[i] = &cfg->certs[i];
-	log_f = open_memstream(&log_buf, &log_len);
-	ks_log_set_timestamps(0);
-	ks_log_set_stream(log_f);
+	ks_test_log_start();
 }
 
 static void teardown(void)
 {
-	ks_log_set_stream(NULL);
-	fclose(log_f);
-	free(log_buf);
+	ks_test_log_stop();
 	ks_config_free(cfg);
 }
 
@@ -106,9 +100,9 @@ static void load_all(unsigned threads, bool with_key, bool wait)
 	cr_assert_eq(got[0]->issuer, got[N_CERTS - 2]->issuer); /* 59 % 7 == 3: not loaded */
 	for (int i = 0; i < N_CERTS; i++)
 		ks_cert_free(got[i]);
-	fflush(log_f);
-	cr_assert(strstr(log_buf, "[cert c3]") && strstr(log_buf, "/nonexistent/kstaple/chain.pem"),
-		  "load errors are logged naming the certificate: %s", log_buf);
+	cr_assert(strstr(ks_test_logged(), "[cert c3]") &&
+			  strstr(ks_test_logged(), "/nonexistent/kstaple/chain.pem"),
+		  "load errors are logged naming the certificate: %s", ks_test_logged());
 }
 
 Test(cert_loader, in_order_on_one_thread)

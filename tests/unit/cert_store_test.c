@@ -13,6 +13,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "helpers/log_capture.h"
 #include "helpers/fixtures.h"
 #include "kstaple/cert_store.h"
 #include "kstaple/log.h"
@@ -22,41 +23,26 @@ struct leaf {
 	char chain[4096], cert[4096], key[4096];
 };
 
-static char *log_buf;
-static size_t log_len;
-static FILE *log_f;
-
 /* Every test captures the log to check what an operator would read, and how many lines. */
 static void setup(void)
 {
 	cr_assert(ks_test_fixtures_dir(),
 		  "KS_FIXTURES is not set: run scripts/mkpki.sh DIR and KS_FIXTURES=DIR");
-	log_f = open_memstream(&log_buf, &log_len);
-	cr_assert(log_f);
-	ks_log_set_timestamps(0);
-	ks_log_set_stream(log_f);
+	ks_test_log_start();
 }
 
 static void teardown(void)
 {
-	ks_log_set_stream(NULL);
-	fclose(log_f);
-	free(log_buf);
+	ks_test_log_stop();
 }
 
 TestSuite(cert_store, .init = setup, .fini = teardown);
-
-static const char *logged(void)
-{
-	fflush(log_f);
-	return log_buf ? log_buf : "";
-}
 
 static int log_lines(void)
 {
 	int n = 0;
 
-	for (const char *p = logged(); *p; p++)
+	for (const char *p = ks_test_logged(); *p; p++)
 		n += *p == '\n';
 	return n;
 }
@@ -81,7 +67,7 @@ static struct ks_cert *load_ok(const struct ks_cert_spec *spec)
 	int ret = ks_cert_load(spec, time(NULL), &c);
 
 	cr_assert_eq(ret, 0, "loading %s: %d (%s), log: %s", spec->name, ret, strerror(-ret),
-		     logged());
+		     ks_test_logged());
 	cr_assert_not_null(c);
 	return c;
 }
@@ -95,8 +81,9 @@ static void expect_fail(const struct ks_cert_spec *spec, int64_t now, int want)
 		     want, strerror(-want));
 	cr_assert_null(c);
 	/* Logged once, where handled, naming the certificate. */
-	cr_assert_eq(log_lines(), 1, "expected one log line, got: %s", logged());
-	cr_assert(strstr(logged(), "[cert "), "log does not name the certificate: %s", logged());
+	cr_assert_eq(log_lines(), 1, "expected one log line, got: %s", ks_test_logged());
+	cr_assert(strstr(ks_test_logged(), "[cert "), "log does not name the certificate: %s",
+		  ks_test_logged());
 }
 
 static char *expected_url(void)
@@ -154,7 +141,7 @@ Test(cert_store, loads_ecdsa_chain_with_key)
 	cr_assert_str_eq(c->ocsp_urls[0], expected_url());
 	cr_assert_str_eq(c->responder, expected_url());
 	cr_assert_not(c->must_staple);
-	cr_assert_str_eq(logged(), "", "a good load logs nothing at error level");
+	cr_assert_str_eq(ks_test_logged(), "", "a good load logs nothing at error level");
 	ks_cert_free(c);
 }
 
@@ -234,8 +221,9 @@ Test(cert_store, rejects_key_of_another_certificate)
 	leaf_paths("rsa", &r);
 	spec.key_path = r.key;
 	expect_fail(&spec, time(NULL), -EKEYREJECTED);
-	cr_assert(strstr(logged(), r.key) && strstr(logged(), "does not match"), "%s", logged());
-	cr_assert(strstr(logged(), l.chain), "%s", logged());
+	cr_assert(strstr(ks_test_logged(), r.key) && strstr(ks_test_logged(), "does not match"),
+		  "%s", ks_test_logged());
+	cr_assert(strstr(ks_test_logged(), l.chain), "%s", ks_test_logged());
 }
 
 Test(cert_store, missing_files_are_enoent)
@@ -247,7 +235,7 @@ Test(cert_store, missing_files_are_enoent)
 	snprintf(missing, sizeof(missing), "%s.does-not-exist", l.chain);
 	spec.chain_path = missing;
 	expect_fail(&spec, time(NULL), -ENOENT);
-	cr_assert(strstr(logged(), missing), "%s", logged());
+	cr_assert(strstr(ks_test_logged(), missing), "%s", ks_test_logged());
 }
 
 Test(cert_store, missing_key_is_enoent)
@@ -257,7 +245,7 @@ Test(cert_store, missing_key_is_enoent)
 
 	spec.key_path = "/nonexistent/kstaple/key.pem";
 	expect_fail(&spec, time(NULL), -ENOENT);
-	cr_assert(strstr(logged(), "/nonexistent/kstaple/key.pem"), "%s", logged());
+	cr_assert(strstr(ks_test_logged(), "/nonexistent/kstaple/key.pem"), "%s", ks_test_logged());
 }
 
 Test(cert_store, unreadable_file_is_eacces)
@@ -299,17 +287,13 @@ Test(cert_store, file_without_certificate_is_ebadmsg)
 	write_file(path, "this is not a certificate\n");
 	spec.chain_path = path;
 	expect_fail(&spec, time(NULL), -EBADMSG);
-	cr_assert(strstr(logged(), "no certificate in") && strstr(logged(), path), "%s", logged());
+	cr_assert(strstr(ks_test_logged(), "no certificate in") && strstr(ks_test_logged(), path),
+		  "%s", ks_test_logged());
 	ks_test_rmdir(dir);
 
 	/* A key file given as the chain: PEM, but no certificate in it. */
 	spec.chain_path = l.key;
-	ks_log_set_stream(NULL);
-	fclose(log_f);
-	free(log_buf);
-	log_buf = NULL;
-	log_f = open_memstream(&log_buf, &log_len);
-	ks_log_set_stream(log_f);
+	ks_test_log_reset();
 	expect_fail(&spec, time(NULL), -EBADMSG);
 }
 
@@ -333,7 +317,7 @@ Test(cert_store, damaged_intermediate_is_ebadmsg)
 	free(leaf);
 	spec.chain_path = path;
 	expect_fail(&spec, time(NULL), -EBADMSG);
-	cr_assert(strstr(logged(), "malformed PEM block"), "%s", logged());
+	cr_assert(strstr(ks_test_logged(), "malformed PEM block"), "%s", ks_test_logged());
 	ks_test_rmdir(dir);
 }
 
@@ -347,8 +331,9 @@ Test(cert_store, leaf_without_issuer_needs_issuer_setting)
 
 	spec.chain_path = l.cert;
 	expect_fail(&spec, time(NULL), -ENOKEY);
-	cr_assert(strstr(logged(), "issuer ="), "the message must say what to set: %s", logged());
-	cr_assert(strstr(logged(), l.cert), "%s", logged());
+	cr_assert(strstr(ks_test_logged(), "issuer ="), "the message must say what to set: %s",
+		  ks_test_logged());
+	cr_assert(strstr(ks_test_logged(), l.cert), "%s", ks_test_logged());
 
 	snprintf(issuer, sizeof(issuer), "%s", ks_test_fixture("pki/ca/intermediate/ca.crt"));
 	spec.issuer_path = issuer;
@@ -369,7 +354,8 @@ Test(cert_store, wrong_issuer_file_is_rejected)
 	snprintf(issuer, sizeof(issuer), "%s", ks_test_fixture("pki/wrongca/ca.crt"));
 	spec.issuer_path = issuer;
 	expect_fail(&spec, time(NULL), -ENOKEY);
-	cr_assert(strstr(logged(), issuer) && strstr(logged(), "did not issue"), "%s", logged());
+	cr_assert(strstr(ks_test_logged(), issuer) && strstr(ks_test_logged(), "did not issue"),
+		  "%s", ks_test_logged());
 }
 
 Test(cert_store, root_is_not_the_leafs_issuer)
@@ -407,8 +393,8 @@ Test(cert_store, expired_leaf_is_rejected_unless_allowed)
 	strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
 	X509_free(x);
 	expect_fail(&spec, time(NULL), -EKEYEXPIRED);
-	cr_assert(strstr(logged(), "expired") && strstr(logged(), date),
-		  "the message must give notAfter (%s): %s", date, logged());
+	cr_assert(strstr(ks_test_logged(), "expired") && strstr(ks_test_logged(), date),
+		  "the message must give notAfter (%s): %s", date, ks_test_logged());
 
 	spec.allow_expired = true;
 	c = load_ok(&spec);
@@ -441,7 +427,7 @@ Test(cert_store, not_yet_valid_is_rejected)
 
 	ks_cert_free(c);
 	expect_fail(&spec, nb - 1, -EKEYEXPIRED);
-	cr_assert(strstr(logged(), "not valid before"), "%s", logged());
+	cr_assert(strstr(ks_test_logged(), "not valid before"), "%s", ks_test_logged());
 }
 
 Test(cert_store, certid_hash_is_stable_and_distinct)
@@ -696,7 +682,7 @@ static void key_case(const char *leaf, EVP_PKEY *k, bool traditional, const char
 	spec.key_path = path;
 	ret = ks_cert_load(&spec, time(NULL), &c);
 	cr_assert_eq(ret, want, "%s key (traditional %d, encrypted %d, cert first %d): %d, log: %s",
-		     leaf, traditional, !!pass, cert_first, ret, logged());
+		     leaf, traditional, !!pass, cert_first, ret, ks_test_logged());
 	if (ret == 0) {
 		cr_assert_eq(EVP_PKEY_eq(c->key, k), 1, "the key loaded is the key written");
 		ks_cert_free(c);
@@ -726,7 +712,7 @@ Test(cert_store, encrypted_key_is_refused)
 
 	key_case("ecdsa", k, false, "secret", false, -EBADMSG);
 	key_case("ecdsa", k, true, "secret", false, -EBADMSG);
-	cr_assert(strstr(logged(), "no usable private key"), "%s", logged());
+	cr_assert(strstr(ks_test_logged(), "no usable private key"), "%s", ks_test_logged());
 	EVP_PKEY_free(k);
 }
 
@@ -738,6 +724,6 @@ Test(cert_store, key_of_the_same_type_but_another_certificate_is_rejected)
 	cr_assert_not_null(k);
 	key_case("ecdsa", k, false, NULL, false, -EKEYREJECTED);
 	key_case("ecdsa", k, true, NULL, true, -EKEYREJECTED);
-	cr_assert(strstr(logged(), "does not match"), "%s", logged());
+	cr_assert(strstr(ks_test_logged(), "does not match"), "%s", ks_test_logged());
 	EVP_PKEY_free(k);
 }

@@ -11,40 +11,27 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "helpers/log_capture.h"
 #include "kstaple/config.h"
 
 #define NAME "/etc/kstaple/kstaple.conf"
 #define N    20000
 
-static char *log_buf;
-static size_t log_len;
-static FILE *log_f;
-
 static void capture(void)
 {
-	log_f = open_memstream(&log_buf, &log_len);
-	cr_assert(log_f);
-	ks_log_set_stream(log_f);
-	ks_log_set_timestamps(0);
+	ks_test_log_start();
 }
 
 static void release(void)
 {
-	ks_log_set_stream(NULL);
-	fclose(log_f);
-	free(log_buf);
+	ks_test_log_stop();
 }
 
 TestSuite(config_scale, .init = capture, .fini = release);
 
-static const char *logged(void)
-{
-	fflush(log_f);
-	return log_buf ? log_buf : "";
-}
-
-#define expect_log(sub) \
-	cr_assert(strstr(logged(), (sub)), "log lacks \"%s\"; it holds:\n%s", (sub), logged())
+#define expect_log(sub)                                                                      \
+	cr_assert(strstr(ks_test_logged(), (sub)), "log lacks \"%s\"; it holds:\n%s", (sub), \
+		  ks_test_logged())
 
 /* N sections "[cert:cI]", 4 lines each (header, chain, key, blank): section I is at 4I + 1. */
 static char *many_sections(size_t extra)
@@ -64,7 +51,7 @@ Test(config_scale, many_sections_in_order)
 	struct ks_config *cfg = NULL;
 	char *text = many_sections(0), want[32];
 
-	cr_assert_eq(ks_config_parse(text, NAME, &cfg), 0, "%s", logged());
+	cr_assert_eq(ks_config_parse(text, NAME, &cfg), 0, "%s", ks_test_logged());
 	cr_assert_eq(cfg->n_certs, N);
 	for (int i = 0; i < N; i++) {
 		snprintf(want, sizeof(want), "c%d", i);
@@ -94,7 +81,7 @@ Test(config_scale, duplicates_among_many_sections_name_the_first)
 	expect_log("[cert:c0]: duplicate section, first at line 1\n");
 	expect_log("[cert:c12345]: duplicate section, first at line 49381\n");
 	expect_log("[cert:c19999]: duplicate section, first at line 79997\n");
-	cr_assert_null(strstr(logged(), "[cert:C1]"), "%s", logged());
+	cr_assert_null(strstr(ks_test_logged(), "[cert:C1]"), "%s", ks_test_logged());
 	free(text);
 }
 
@@ -115,8 +102,8 @@ Test(config_scale, listener_names_checked_against_many_sections)
 	expect_log("certs: no section [cert:nope] in this file");
 	expect_log("'c10' is listed twice");
 	expect_log("'c1' is listed twice");
-	cr_assert_null(strstr(logged(), "'c100' is listed twice"), "%s", logged());
-	cr_assert_null(strstr(logged(), "'c2' is listed twice"), "%s", logged());
+	cr_assert_null(strstr(ks_test_logged(), "'c100' is listed twice"), "%s", ks_test_logged());
+	cr_assert_null(strstr(ks_test_logged(), "'c2' is listed twice"), "%s", ks_test_logged());
 	free(text);
 }
 
@@ -148,7 +135,7 @@ Test(config_scale, file_size_limit)
 		text[i] = '\n';
 	memcpy(text + len - strlen(tail), tail, strlen(tail));
 	write_file(path, text, len, 0);
-	cr_assert_eq(ks_config_load(path, &cfg), 0, "%s", logged());
+	cr_assert_eq(ks_config_load(path, &cfg), 0, "%s", ks_test_logged());
 	cr_assert_eq(cfg->n_certs, 1);
 	cr_assert_str_eq(cfg->certs[0].name, "last");
 	ks_config_free(cfg);

@@ -6,36 +6,22 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "helpers/log_capture.h"
 #include "kstaple/config.h"
 
 #define NAME "/etc/kstaple/kstaple.conf"
 
-static char *log_buf;
-static size_t log_len;
-static FILE *log_f;
-
 static void capture(void)
 {
-	log_f = open_memstream(&log_buf, &log_len);
-	cr_assert(log_f);
-	ks_log_set_stream(log_f);
-	ks_log_set_timestamps(0);
+	ks_test_log_start();
 }
 
 static void release(void)
 {
-	ks_log_set_stream(NULL);
-	fclose(log_f);
-	free(log_buf);
+	ks_test_log_stop();
 }
 
 TestSuite(config, .init = capture, .fini = release);
-
-static const char *logged(void)
-{
-	fflush(log_f);
-	return log_buf ? log_buf : "";
-}
 
 static size_t count_lines(const char *s)
 {
@@ -46,8 +32,9 @@ static size_t count_lines(const char *s)
 	return n;
 }
 
-#define expect_log(sub) \
-	cr_assert(strstr(logged(), (sub)), "log lacks \"%s\"; it holds:\n%s", (sub), logged())
+#define expect_log(sub)                                                                      \
+	cr_assert(strstr(ks_test_logged(), (sub)), "log lacks \"%s\"; it holds:\n%s", (sub), \
+		  ks_test_logged())
 
 /* Parse text that must fail, and check the single message it logs. */
 static void expect_error(const char *text, const char *msg)
@@ -57,7 +44,8 @@ static void expect_error(const char *text, const char *msg)
 	cr_assert_eq(ks_config_parse(text, NAME, &cfg), -EINVAL, "accepted:\n%s", text);
 	cr_assert_null(cfg);
 	expect_log(msg);
-	cr_assert_eq(count_lines(logged()), 1, "expected one message, got:\n%s", logged());
+	cr_assert_eq(count_lines(ks_test_logged()), 1, "expected one message, got:\n%s",
+		     ks_test_logged());
 }
 
 static struct ks_config *parse_ok(const char *text)
@@ -65,7 +53,7 @@ static struct ks_config *parse_ok(const char *text)
 	struct ks_config *cfg = NULL;
 	int r = ks_config_parse(text, NAME, &cfg);
 
-	cr_assert_eq(r, 0, "rejected (%d):\n%s\nlog:\n%s", r, text, logged());
+	cr_assert_eq(r, 0, "rejected (%d):\n%s\nlog:\n%s", r, text, ks_test_logged());
 	cr_assert_not_null(cfg);
 	return cfg;
 }
@@ -138,7 +126,7 @@ Test(config, full_config_parses_into_the_expected_struct)
 	cr_assert_eq(ks_config_cert(cfg, "mail"), &cfg->certs[1]);
 	cr_assert_null(ks_config_cert(cfg, "mai"));
 	cr_assert_str_eq(ks_must_staple_str(cfg->certs[0].must_staple), "enforce");
-	cr_assert_str_eq(logged(), "");
+	cr_assert_str_eq(ks_test_logged(), "");
 	ks_config_free(cfg);
 }
 
@@ -423,7 +411,7 @@ Test(config, duplicate_cert_section_names_both_lines)
 	expect_log(NAME ":5: [cert:www]: duplicate section, first at line 1");
 	/* The duplicate's keys are still checked. */
 	expect_log(NAME ":8: [cert:www] must_staple: expected one of");
-	cr_assert_eq(count_lines(logged()), 2, "%s", logged());
+	cr_assert_eq(count_lines(ks_test_logged()), 2, "%s", ks_test_logged());
 }
 
 Test(config, unknown_keys_and_sections)
@@ -478,7 +466,7 @@ Test(config, cert_names)
 		snprintf(text, sizeof(text), "%schain = c\nkey = k\n", bad[i]);
 		cr_assert_eq(ks_config_parse(text, NAME, &cfg), -EINVAL, "accepted %s", bad[i]);
 		expect_log(NAME ":1: [cert");
-		cr_assert_eq(count_lines(logged()), i + 1, "%s", logged());
+		cr_assert_eq(count_lines(ks_test_logged()), i + 1, "%s", ks_test_logged());
 	}
 	struct ks_config *cfg = parse_ok("[cert:A.b_c-9]\nchain = c\nkey = k\n");
 	cr_assert_str_eq(cfg->certs[0].name, "A.b_c-9");
@@ -497,7 +485,7 @@ Test(config, required_keys)
 	expect_log(NAME ":1: [cert:a] chain: required key missing");
 	expect_log(NAME ":1: [cert:a] key: required key missing");
 	expect_log(NAME ":2: [cert:b] chain: required key missing");
-	cr_assert_eq(count_lines(logged()), 3, "%s", logged());
+	cr_assert_eq(count_lines(ks_test_logged()), 3, "%s", ks_test_logged());
 }
 
 Test(config, all_errors_are_reported_in_one_pass)
@@ -522,7 +510,7 @@ Test(config, all_errors_are_reported_in_one_pass)
 	expect_log(NAME ":6: [cert:x] key: required key missing");
 	expect_log(NAME ":8: [cert:x] responder: expected a URL starting with http://, got "
 			"'https://ocsp.example'");
-	cr_assert_eq(count_lines(logged()), 6, "%s", logged());
+	cr_assert_eq(count_lines(ks_test_logged()), 6, "%s", ks_test_logged());
 }
 
 Test(config, syntax_errors)
@@ -588,7 +576,7 @@ Test(config, long_lines_are_rejected_and_do_not_shift_line_numbers)
 	expect_log(NAME ":4: [cert:a] bogus: unknown key");
 	/* The rejected line set nothing. */
 	expect_log(NAME ":1: [cert:a] chain: required key missing");
-	cr_assert_eq(count_lines(logged()), 3, "%s", logged());
+	cr_assert_eq(count_lines(ks_test_logged()), 3, "%s", ks_test_logged());
 }
 
 Test(config, relative_paths_follow_the_config_file)
@@ -625,7 +613,7 @@ Test(config, load_resolves_against_the_canonical_directory)
 	cr_assert_not_null(f);
 	fputs("[cert:a]\nchain = certs/a.pem\nkey = /k\n", f);
 	fclose(f);
-	cr_assert_eq(ks_config_load(file, &cfg), 0, "%s", logged());
+	cr_assert_eq(ks_config_load(file, &cfg), 0, "%s", ks_test_logged());
 	cr_assert_not_null(realpath(dir, real));
 	snprintf(want, sizeof(want), "%s/certs/a.pem", real);
 	cr_assert_str_eq(cfg->certs[0].chain, want);
@@ -751,7 +739,7 @@ Test(config, example_file_documents_every_key)
 	}
 	free(text);
 	/* Everything is commented out: the file is valid and means "all defaults, no certs". */
-	cr_assert_eq(ks_config_load(path, &cfg), 0, "%s", logged());
+	cr_assert_eq(ks_config_load(path, &cfg), 0, "%s", ks_test_logged());
 	cr_assert_eq(cfg->n_certs, 0);
 	ks_config_free(cfg);
 }

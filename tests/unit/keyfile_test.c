@@ -11,6 +11,7 @@
 
 #include <criterion/criterion.h>
 
+#include "helpers/log_capture.h"
 #include "helpers/fixtures.h"
 #include "kstaple/cert_store.h"
 #include "kstaple/keyfile.h"
@@ -18,9 +19,6 @@
 
 #define NOBODY 65534
 
-static char *log_buf;
-static size_t log_len;
-static FILE *log_f;
 static char dir[256], key[300];
 
 static const char pem[] = "-----BEGIN PRIVATE KEY-----\nnot really a key\n"
@@ -30,10 +28,7 @@ static void setup(void)
 {
 	int fd;
 
-	log_f = open_memstream(&log_buf, &log_len);
-	cr_assert(log_f);
-	ks_log_set_timestamps(0);
-	ks_log_set_stream(log_f);
+	ks_test_log_start();
 	cr_assert_eq(ks_test_tmpdir(dir, sizeof(dir)), 0);
 	snprintf(key, sizeof(key), "%s/key.pem", dir);
 	fd = open(key, O_CREAT | O_WRONLY | O_EXCL, 0600);
@@ -44,20 +39,11 @@ static void setup(void)
 
 static void teardown(void)
 {
-	ks_log_set_stream(NULL);
-	fclose(log_f);
-	free(log_buf);
-	log_buf = NULL;
+	ks_test_log_stop();
 	ks_test_rmdir(dir);
 }
 
 TestSuite(keyfile, .init = setup, .fini = teardown);
-
-static const char *logged(void)
-{
-	fflush(log_f);
-	return log_buf ? log_buf : "";
-}
 
 static void set_mode(mode_t m)
 {
@@ -70,15 +56,15 @@ Test(keyfile, mode_0600_is_accepted_and_read_whole)
 	uint8_t *buf = NULL;
 	size_t len = 0;
 
-	cr_assert_eq(ks_keyfile_check(key, false), 0, "%s", logged());
-	cr_assert_eq(ks_keyfile_read(key, "www", false, &buf, &len), 0, "%s", logged());
+	cr_assert_eq(ks_keyfile_check(key, false), 0, "%s", ks_test_logged());
+	cr_assert_eq(ks_keyfile_read(key, "www", false, &buf, &len), 0, "%s", ks_test_logged());
 	cr_assert_eq(len, strlen(pem));
 	cr_assert_eq(memcmp(buf, pem, len), 0);
 	cr_assert_eq(buf[len], '\0', "NUL-terminated for PEM readers");
 	ks_keyfile_free(buf, len);
-	cr_assert_str_empty(logged(), "nothing logged for a good key");
+	cr_assert_str_empty(ks_test_logged(), "nothing logged for a good key");
 	set_mode(0400);
-	cr_assert_eq(ks_keyfile_check(key, false), 0, "%s", logged());
+	cr_assert_eq(ks_keyfile_check(key, false), 0, "%s", ks_test_logged());
 }
 
 /* Each of these lets someone else read or change the key; the message says how to fix it. */
@@ -96,17 +82,19 @@ Test(keyfile, group_or_other_bits_are_refused_naming_mode_and_fix)
 			     (unsigned)modes[i]);
 		snprintf(want_mode, sizeof(want_mode), "mode %04o", (unsigned)modes[i]);
 		snprintf(want_fix, sizeof(want_fix), "chmod 600 %s", key);
-		cr_assert(strstr(logged(), want_mode), "%s", logged());
-		cr_assert(strstr(logged(), want_fix), "%s", logged());
-		cr_assert(strstr(logged(), "allow_insecure_key_permissions"), "%s", logged());
-		cr_assert(strstr(logged(), "error:"), "%s", logged());
+		cr_assert(strstr(ks_test_logged(), want_mode), "%s", ks_test_logged());
+		cr_assert(strstr(ks_test_logged(), want_fix), "%s", ks_test_logged());
+		cr_assert(strstr(ks_test_logged(), "allow_insecure_key_permissions"), "%s",
+			  ks_test_logged());
+		cr_assert(strstr(ks_test_logged(), "error:"), "%s", ks_test_logged());
 		/* The reader refuses too, and hands back nothing. */
 		cr_assert_eq(ks_keyfile_read(key, "www", false, &buf, &len), -EPERM);
 		cr_assert_null(buf);
 		cr_assert_eq(len, 0);
-		cr_assert(strstr(logged(), "[cert www]"), "%s", logged());
+		cr_assert(strstr(ks_test_logged(), "[cert www]"), "%s", ks_test_logged());
 	}
-	cr_assert_null(strstr(logged(), "not really a key"), "key bytes logged: %s", logged());
+	cr_assert_null(strstr(ks_test_logged(), "not really a key"), "key bytes logged: %s",
+		       ks_test_logged());
 }
 
 Test(keyfile, allow_insecure_accepts_with_a_warning)
@@ -115,10 +103,10 @@ Test(keyfile, allow_insecure_accepts_with_a_warning)
 	size_t len = 0;
 
 	set_mode(0644);
-	cr_assert_eq(ks_keyfile_check(key, true), 0, "%s", logged());
-	cr_assert(strstr(logged(), "warning:") && strstr(logged(), "mode 0644") &&
-			  strstr(logged(), "accepted"),
-		  "%s", logged());
+	cr_assert_eq(ks_keyfile_check(key, true), 0, "%s", ks_test_logged());
+	cr_assert(strstr(ks_test_logged(), "warning:") && strstr(ks_test_logged(), "mode 0644") &&
+			  strstr(ks_test_logged(), "accepted"),
+		  "%s", ks_test_logged());
 	cr_assert_eq(ks_keyfile_read(key, NULL, true, &buf, &len), 0);
 	cr_assert_eq(len, strlen(pem));
 	ks_keyfile_free(buf, len);
@@ -130,9 +118,10 @@ Test(keyfile, file_of_another_user_is_refused)
 		cr_skip_test("not root: cannot chown a file to another user");
 	cr_assert_eq(chown(key, NOBODY, NOBODY), 0);
 	cr_assert_eq(ks_keyfile_check(key, false), -EPERM);
-	cr_assert(strstr(logged(), "owned by uid 65534") && strstr(logged(), "chown root"), "%s",
-		  logged());
-	cr_assert(strstr(logged(), key), "%s", logged());
+	cr_assert(strstr(ks_test_logged(), "owned by uid 65534") &&
+			  strstr(ks_test_logged(), "chown root"),
+		  "%s", ks_test_logged());
+	cr_assert(strstr(ks_test_logged(), key), "%s", ks_test_logged());
 	cr_assert_eq(ks_keyfile_check(key, true), 0, "the flag overrides the owner check too");
 }
 
@@ -160,7 +149,8 @@ Test(keyfile, file_of_the_running_user_is_accepted)
 		_exit(0);
 	}
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x: %s", st, logged());
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x: %s", st,
+		  ks_test_logged());
 }
 
 Test(keyfile, not_a_regular_file_is_einval)
@@ -174,7 +164,8 @@ Test(keyfile, not_a_regular_file_is_einval)
 	/* Opening a FIFO with no writer must not hang the agent. */
 	cr_assert_eq(ks_keyfile_read(fifo, NULL, false, &buf, &len), -EINVAL);
 	cr_assert_eq(ks_keyfile_read(fifo, NULL, true, &buf, &len), -EINVAL, "not overridable");
-	cr_assert(strstr(logged(), "not a regular file") && strstr(logged(), fifo), "%s", logged());
+	cr_assert(strstr(ks_test_logged(), "not a regular file") && strstr(ks_test_logged(), fifo),
+		  "%s", ks_test_logged());
 	cr_assert_eq(ks_keyfile_check(dir, false), -EINVAL);
 	unlink(fifo);
 }
@@ -187,7 +178,7 @@ Test(keyfile, oversized_file_is_efbig)
 	cr_assert_eq(truncate(key, KS_KEYFILE_MAX + 1), 0);
 	cr_assert_eq(ks_keyfile_read(key, NULL, false, &buf, &len), -EFBIG);
 	cr_assert_null(buf);
-	cr_assert(strstr(logged(), key), "%s", logged());
+	cr_assert(strstr(ks_test_logged(), key), "%s", ks_test_logged());
 	cr_assert_eq(truncate(key, KS_KEYFILE_MAX), 0);
 	cr_assert_eq(ks_keyfile_read(key, NULL, false, &buf, &len), 0, "the limit is inclusive");
 	cr_assert_eq(len, (size_t)KS_KEYFILE_MAX);
@@ -203,7 +194,7 @@ Test(keyfile, missing_file_is_enoent_naming_it)
 	snprintf(missing, sizeof(missing), "%s/nope.pem", dir);
 	cr_assert_eq(ks_keyfile_check(missing, false), -ENOENT);
 	cr_assert_eq(ks_keyfile_read(missing, "www", false, &buf, &len), -ENOENT);
-	cr_assert(strstr(logged(), missing), "%s", logged());
+	cr_assert(strstr(ks_test_logged(), missing), "%s", ks_test_logged());
 }
 
 Test(keyfile, free_accepts_null)
@@ -236,18 +227,19 @@ Test(keyfile, cert_store_refuses_a_key_others_can_read)
 	set_mode(0644);
 	cr_assert_eq(ks_cert_load(&spec, time(NULL), &c), -EPERM);
 	cr_assert_null(c);
-	cr_assert(strstr(logged(), "[cert ecdsa]") && strstr(logged(), "mode 0644"), "%s",
-		  logged());
-	cr_assert_null(strstr(logged(), "PRIVATE KEY"), "key bytes logged: %s", logged());
+	cr_assert(strstr(ks_test_logged(), "[cert ecdsa]") && strstr(ks_test_logged(), "mode 0644"),
+		  "%s", ks_test_logged());
+	cr_assert_null(strstr(ks_test_logged(), "PRIVATE KEY"), "key bytes logged: %s",
+		       ks_test_logged());
 
 	spec.allow_insecure_key = true;
-	cr_assert_eq(ks_cert_load(&spec, time(NULL), &c), 0, "%s", logged());
+	cr_assert_eq(ks_cert_load(&spec, time(NULL), &c), 0, "%s", ks_test_logged());
 	cr_assert_not_null(c->key);
 	ks_cert_free(c);
 
 	set_mode(0600);
 	spec.allow_insecure_key = false;
-	cr_assert_eq(ks_cert_load(&spec, time(NULL), &c), 0, "%s", logged());
+	cr_assert_eq(ks_cert_load(&spec, time(NULL), &c), 0, "%s", ks_test_logged());
 	cr_assert_not_null(c->key);
 	ks_cert_free(c);
 }
