@@ -226,18 +226,20 @@ static void dispatch(struct ks_loop *loop, uint64_t ud, int res, uint32_t flags)
 	}
 	state = op->state;
 	if (!final) {
-		if (state == KS_LOOP_OP_ARMED) {
-			op->cb(op, res, flags);
-		} else {
-			/*
-			 * A cancelled multishot op only reports its final completion. It is
-			 * still armed: the cancel raced with this event, so ask again.
-			 */
+		/*
+		 * A multishot op being cancelled is still armed: the cancel raced with this
+		 * event, so ask again. The event itself is real (an accepted socket, say) and
+		 * goes to the owner unless the op was released: dropping it would leak what it
+		 * carries.
+		 */
+		if (state != KS_LOOP_OP_ARMED) {
 			struct io_uring_sqe *sqe = ks_loop_sqe(loop);
 
 			if (sqe)
 				queue_cancel(sqe, op);
 		}
+		if (state != KS_LOOP_OP_RELEASED)
+			op->cb(op, res, flags);
 		return;
 	}
 	op->state = KS_LOOP_OP_IDLE;

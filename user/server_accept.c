@@ -39,27 +39,16 @@ static void retry_later(struct wlistener *wl)
 }
 
 /*
- * Its final completion calls ks_srv_accept_update() again. Not ks_loop_cancel(): a cancelled
- * op only reports its final completion, and the connections the kernel accepted meanwhile
- * (a whole backlog may be in flight) would be lost, descriptors open and clients hanging. A
- * cancel request of our own (reserved user_data 0, ignored by the loop) leaves the op armed,
- * so every accepted socket still reaches accepted().
+ * Its final completion calls ks_srv_accept_update() again; the sockets the kernel accepted
+ * while the cancel was on its way still reach accepted() (ks_loop_cancel, loop.h).
  */
 static void stop_multishot(struct wlistener *wl)
 {
-	struct io_uring_sqe *sqe;
+	int ret = wl->multi ? ks_loop_cancel(wl->w->loop, &wl->accept_op) : 0;
 
-	if (!wl->multi || wl->cancelling || !ks_loop_op_busy(&wl->accept_op))
-		return;
-	sqe = ks_loop_sqe(wl->w->loop);
-	if (!sqe) {
+	if (ret < 0 && ret != -EALREADY)
 		ks_warn("cannot pause accepting: %s; trying again at the next connection",
-			strerror(errno));
-		return;
-	}
-	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&wl->accept_op, 0);
-	io_uring_sqe_set_data64(sqe, 0);
-	wl->cancelling = true;
+			strerror(-ret));
 }
 
 /*
@@ -283,9 +272,6 @@ static void accepted(struct ks_loop_op *op, int res, uint32_t flags)
 			ks_warn("listener %s: accept failed: %s", lr->name, strerror(-res));
 		}
 	}
-	/* A multishot accept also ends on errors and when the kernel drops it. */
-	if (!ks_loop_op_busy(op))
-		wl->cancelling = false;
 	ks_srv_accept_update(wl);
 }
 

@@ -34,7 +34,6 @@ struct wlistener {
 	int fd;
 	bool multi;	      /* the armed accept is multishot */
 	bool claimed;	      /* the armed one-shot accept holds a budget slot */
-	bool cancelling;      /* the multishot accept is being stopped */
 	bool waiting;	      /* no budget left: waiting for a connection to close */
 	bool blocked;	      /* ... with clients in the accept queue (ks_fd_budget_pause) */
 	bool fd_limit_logged; /* EMFILE/ENFILE: one line per episode, not one per retry */

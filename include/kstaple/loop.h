@@ -14,7 +14,9 @@
  * IORING_CQE_F_MORE is dispatched. Two ways to stop a BUSY op:
  *   - ks_loop_cancel(): asks the kernel to cancel; op->cb is still called exactly once more
  *     with the final result (-ECANCELED, or the real result if the request completed first)
- *     and the op is IDLE when that call returns. For objects that outlive the request.
+ *     and the op is IDLE when that call returns. For objects that outlive the request. A
+ *     multishot op also passes on the events that raced with the cancel (IORING_CQE_F_MORE
+ *     set): an accept's sockets, for one, are never lost.
  *   - ks_loop_release(): same cancellation, but op->cb is never called again; when the last
  *     completion arrives the loop calls release(op) so the owner can free the object. If the
  *     op is already IDLE, release(op) is called before ks_loop_release() returns.
