@@ -407,22 +407,30 @@ static void prom_listeners(struct ks_buf *b, const struct ks_metrics_snapshot *s
 
 static void prom_fds(struct ks_buf *b, const struct ks_metrics_fds *f)
 {
+	const struct {
+		const char *name, *type, *help;
+		uint64_t v;
+	} m[] = {
+		{ "kstaple_descriptor_limit", "gauge", "RLIMIT_NOFILE of the agent", f->limit },
+		{ "kstaple_connection_budget", "gauge",
+		  "client connections the descriptor limit allows (2 descriptors each, a spare kept)",
+		  f->budget },
+		{ "kstaple_accept_paused", "gauge",
+		  "1 while accepting is paused at the connection budget (clients wait in the backlog)",
+		  f->paused },
+		{ "kstaple_accept_pauses_total", "counter",
+		  "times accepting paused at the connection budget", f->pauses },
+		{ "kstaple_accept_overflow_closed_total", "counter",
+		  "connections accepted past the budget and its reserve, closed before the handshake",
+		  f->overflow_closed },
+	};
+
 	if (!f->limit)
 		return;
-	family(b, "kstaple_descriptor_limit", "gauge", "RLIMIT_NOFILE of the agent");
-	sample_u(b, "kstaple_descriptor_limit", NULL, 0, f->limit);
-	family(b, "kstaple_connection_budget", "gauge",
-	       "client connections the descriptor limit allows (2 descriptors each, a spare kept)");
-	sample_u(b, "kstaple_connection_budget", NULL, 0, f->budget);
-	family(b, "kstaple_accept_paused", "gauge",
-	       "1 while accepting is paused at the connection budget (clients wait in the backlog)");
-	sample_u(b, "kstaple_accept_paused", NULL, 0, f->paused);
-	family(b, "kstaple_accept_pauses_total", "counter",
-	       "times accepting paused at the connection budget");
-	sample_u(b, "kstaple_accept_pauses_total", NULL, 0, f->pauses);
-	family(b, "kstaple_accept_overflow_closed_total", "counter",
-	       "connections accepted past the budget and its reserve, closed before the handshake");
-	sample_u(b, "kstaple_accept_overflow_closed_total", NULL, 0, f->overflow_closed);
+	for (size_t i = 0; i < KS_ARRAY_SIZE(m); i++) {
+		family(b, m[i].name, m[i].type, m[i].help);
+		sample_u(b, m[i].name, NULL, 0, m[i].v);
+	}
 }
 
 int ks_metrics_prometheus(const struct ks_metrics_snapshot *s, struct ks_buf *out)
