@@ -5,6 +5,7 @@
  * caller's buffer.
  */
 #include <string.h>
+#include <time.h>
 
 #include "kstaple/cert_der.h"
 #include "kstaple/cursor.h"
@@ -55,19 +56,6 @@ static int digits2(const uint8_t *s, int *out)
 	return 0;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 /*
  * RFC 5280 §4.1.2.5.1: UTCTime "YYMMDDHHMMSSZ", YY >= 50 is 19YY, else 20YY.
  * RFC 5280 §4.1.2.5.2: GeneralizedTime "YYYYMMDDHHMMSSZ", no fractional seconds.
@@ -95,7 +83,13 @@ int ks_der_time(uint8_t tag, const uint8_t *s, size_t len, int64_t *out)
 	ENSURE(mo >= 1 && mo <= 12 && d >= 1, -EBADMSG);
 	ENSURE(d <= mdays[mo - 1] + (mo == 2 && leap), -EBADMSG);
 	ENSURE(h <= 23 && mi <= 59 && sec <= 59, -EBADMSG);
-	*out = days_from_civil(year, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+	/* Fields checked above, so timegm's -1 is 1969-12-31T23:59:59Z, not an error. */
+	*out = (int64_t)timegm(&(struct tm){ .tm_year = year - 1900,
+					     .tm_mon = mo - 1,
+					     .tm_mday = d,
+					     .tm_hour = h,
+					     .tm_min = mi,
+					     .tm_sec = sec });
 	return 0;
 }
 
