@@ -68,6 +68,13 @@ xfer() {
 # curl_xfer VERSION CIPHER: curl PUTs the file to the backend's /echo through kstaple, stapling
 # required, and gets it back: the sha256 of what the backend received (its X-Body-Sha256) and
 # of what came back both equal the file's.
+# wait_ended N: until kstaple has logged the end of N kTLS sessions (at most 5 s).
+wait_ended() {
+	for _ in $(seq 1 50); do
+		[ "$(grep -c 'kTLS session ends' "$KS_LOG")" -ge "$1" ] && return
+		sleep 0.1
+	done
+}
 curl_xfer() {
 	local v=$1 c=$2 out=$T/curl.out hdr=$T/curl.hdr opts t0=$SECONDS
 	if [ "$v" = 1.3 ]; then
@@ -170,10 +177,7 @@ n=0
 for vc in $CASES; do
 	xfer "${vc%%:*}" "${vc#*:}"
 	n=$((n + 1))
-	for _ in $(seq 1 50); do
-		[ "$(grep -c 'kTLS session ends' "$KS_LOG")" -ge $n ] && break
-		sleep 0.1
-	done
+	wait_ended "$n"
 	tail -n 30 "$KS_LOG" | grep -q "TLSv${vc%%:*} .*both directions in the kernel (splice proxy)" ||
 		fail "TLS $vc: kstaple did not report both directions in the kernel: $(tail -n 5 "$KS_LOG")"
 	grep "kTLS session ends" "$KS_LOG" | tail -n 1 | grep -q "close_notify from the client: yes): $SIZE bytes from the client, $SIZE to it" ||
@@ -186,10 +190,7 @@ for vc in $CURL_CASES; do
 	k0=$(grep -c "TLSv$v .*both directions in the kernel (splice proxy)" "$KS_LOG")
 	curl_xfer "$v" "${vc#*:}"
 	n=$((n + 1))
-	for _ in $(seq 1 50); do
-		[ "$(grep -c 'kTLS session ends' "$KS_LOG")" -ge $n ] && break
-		sleep 0.1
-	done
+	wait_ended "$n"
 	[ "$(grep -c "TLSv$v .*both directions in the kernel (splice proxy)" "$KS_LOG")" = $((k0 + 1)) ] ||
 		fail "curl TLS $vc: kstaple did not report both directions in the kernel: $(tail -n 5 "$KS_LOG")"
 	# The body plus the HTTP head each way went through the kernel's TLS.
